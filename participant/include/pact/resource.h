@@ -1,0 +1,56 @@
+// Resource: a local store as the participant drives it - the branch operations of two-phase
+// commit, keyed by BranchId. Implemented by the PostgreSQL resource (libpq), the embedded KV
+// store, and the simulator's in-memory store. Protocol cores never call a Resource; the
+// participant's driver does, in the order the branch machine asks (persist, send, apply).
+//
+// Work inside a branch (SQL, KV puts) is resource-specific and lives on the concrete class;
+// this interface holds only what the protocol needs.
+//
+// Every method may fail with a Status (kUnavailable when the store cannot be reached; the
+// caller retries). Implementations are thread-safe across different branches; calls for one
+// branch come from one thread at a time.
+#ifndef PACT_PARTICIPANT_INCLUDE_PACT_RESOURCE_H_
+#define PACT_PARTICIPANT_INCLUDE_PACT_RESOURCE_H_
+
+#include <string_view>
+#include <vector>
+
+#include "common/branch_id.h"
+#include "common/status.h"
+
+namespace pact {
+
+enum class PrepareResult {
+  kPrepared,  // the branch's work is durable in the store and can still go either way
+  kReadOnly,  // the branch wrote nothing; it is already finished and needs no second phase
+};
+
+class Resource {
+ public:
+  virtual ~Resource() = default;
+
+  // Short, stable name for logs and errors ("postgres:bank_a", "kv:/var/lib/pact/kv").
+  virtual std::string_view name() const = 0;
+
+  // Opens the branch in the store. AlreadyExists-like repeats return FailedPrecondition.
+  virtual Status BeginBranch(const BranchId& branch) = 0;
+
+  // Makes the branch's work durable in the store (PostgreSQL: PREPARE TRANSACTION). Returns
+  // only after the store has made it durable. An error means the branch could not be
+  // prepared and the participant must vote NO; the store has rolled the branch back.
+  virtual Result<PrepareResult> Prepare(const BranchId& branch) = 0;
+
+  // Commits a prepared branch. NotFound when the store holds no prepared branch of that id
+  // (already committed, or never prepared: only the participant's log can tell which).
+  virtual Status CommitPrepared(const BranchId& branch) = 0;
+
+  // Rolls back the branch, active or prepared. OK when the store holds nothing of it.
+  virtual Status Rollback(const BranchId& branch) = 0;
+
+  // Every branch of this cluster that the store holds prepared (after a restart, too).
+  virtual Result<std::vector<BranchId>> ListPrepared() = 0;
+};
+
+}  // namespace pact
+
+#endif  // PACT_PARTICIPANT_INCLUDE_PACT_RESOURCE_H_
