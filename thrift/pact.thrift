@@ -1,0 +1,358 @@
+// Pact's wire protocol: the single source of every RPC between applications, coordinator
+// replicas, participants and pactctl. C++ is generated from this file into the build tree
+// (thrift/CMakeLists.txt); nothing generated is committed.
+//
+// Transport: TFramedTransport + TBinaryProtocol over TCP, with the limits of
+// thrift/rpc_limits.h (1 MiB frames and messages, recursion depth 16, bounded strings and
+// containers). One coordinator port serves the Coordinator, Replica and Admin services through
+// TMultiplexedProcessor under the service names "Coordinator", "Replica" and "Admin"; a
+// participant port serves "Participant".
+//
+// Every call may arrive twice, late or out of order; every handler is idempotent and says so.
+// Errors a caller can act on are declared exceptions; anything else (transport failure,
+// TApplicationException) means the outcome of the call is unknown and the caller may retry.
+//
+// Words: 2PC owns prepare / vote / commit / abort / decision / in-doubt; Paxos owns ballot /
+// promise / accept / chosen / slot. The two vocabularies never mix.
+
+namespace cpp pact.rpc
+
+// ---------------------------------------------------------------------------------------------
+// Identifiers
+
+// A global transaction: (leader epoch, sequence). Both are > 0. Text form "<epoch>.<sequence>".
+struct TxnId {
+  1: required i64 epoch
+  2: required i64 sequence
+}
+
+// One participant's branch of a transaction; `branch` is assigned by the coordinator at
+// enlistment, from 1.
+struct BranchRef {
+  1: required TxnId txid
+  2: required i32 branch
+}
+
+// What a transaction ended as, or that it has not ended yet.
+enum Outcome {
+  COMMITTED = 1,
+  ABORTED = 2,
+  // The decision is not chosen yet; ask again later. Never a guess.
+  UNKNOWN_YET = 3,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors a caller can act on
+
+// The input is malformed (bad id, empty field, over a limit). Retrying it unchanged never helps.
+exception InvalidArgument {
+  1: required string message
+}
+
+// This replica is not the leader. Retry at `leader_hint` ("host:port") when it is set.
+exception NotLeader {
+  1: required string message
+  2: optional string leader_hint
+}
+
+// The transaction is not known here: never begun, or finished and forgotten (presumed abort).
+exception UnknownTransaction {
+  1: required string message
+  2: required TxnId txid
+}
+
+// The request carries an epoch older than the receiver's; `current_epoch` is the receiver's.
+exception StaleEpoch {
+  1: required string message
+  2: required i64 current_epoch
+}
+
+// A limit is reached (in-flight transactions, queue depth). Back off and retry.
+exception Overloaded {
+  1: required string message
+  2: required i32 retry_after_ms
+}
+
+// The transaction is past the point where the call is allowed (for example enlisting after
+// commit started, or committing an aborted transaction).
+exception TransactionNotActive {
+  1: required string message
+  2: required TxnId txid
+  3: required Outcome outcome
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coordinator service: applications and participants talk to the leader replica.
+
+struct BeginRequest {
+  // The transaction aborts if not committed within this time; 0 = the coordinator's default.
+  1: optional i32 timeout_ms = 0
+  // Free text for pactctl timelines ("transfer-service").
+  2: optional string client_name = ""
+}
+
+struct BeginReply {
+  1: required TxnId txid
+}
+
+struct EnlistRequest {
+  1: required TxnId txid
+  // Stable id of the participant ("bank_a"); the same participant enlisting twice for one
+  // transaction gets the same branch back (idempotent).
+  2: required string participant_id
+  // Where the coordinator reaches the participant's Participant service ("host:port").
+  3: required string participant_address
+}
+
+struct EnlistReply {
+  1: required BranchRef branch
+}
+
+struct CommitRequest {
+  1: required TxnId txid
+}
+
+struct CommitReply {
+  // COMMITTED or ABORTED; never UNKNOWN_YET (the call waits for the decision, or fails).
+  1: required Outcome outcome
+  2: optional string abort_reason
+}
+
+struct AbortRequest {
+  1: required TxnId txid
+  2: optional string reason = ""
+}
+
+struct OutcomeRequest {
+  1: required TxnId txid
+  // The asking branch, when a participant asks; lets the coordinator count it as reached.
+  2: optional BranchRef branch
+}
+
+struct OutcomeReply {
+  1: required Outcome outcome
+}
+
+service Coordinator {
+  // Starts a transaction of the leader's epoch.
+  BeginReply begin_transaction(1: BeginRequest request)
+      throws (1: NotLeader not_leader, 2: Overloaded overloaded, 3: InvalidArgument invalid)
+
+  // Registers a participant's branch before it reports work done. Refused once commit started.
+  EnlistReply enlist(1: EnlistRequest request)
+      throws (1: NotLeader not_leader, 2: UnknownTransaction unknown, 3: StaleEpoch stale,
+              4: TransactionNotActive not_active, 5: InvalidArgument invalid,
+              6: Overloaded overloaded)
+
+  // Runs two-phase commit and answers once the decision is chosen. Idempotent: asking again
+  // for the same txid answers the same decision. A transport error means UNKNOWN: ask again.
+  CommitReply commit_transaction(1: CommitRequest request)
+      throws (1: NotLeader not_leader, 2: UnknownTransaction unknown, 3: StaleEpoch stale,
+              4: InvalidArgument invalid, 5: Overloaded overloaded)
+
+  // Aborts a transaction that has not started to commit. Idempotent.
+  void abort_transaction(1: AbortRequest request)
+      throws (1: NotLeader not_leader, 2: UnknownTransaction unknown,
+              3: TransactionNotActive not_active, 4: InvalidArgument invalid)
+
+  // The decision for a transaction, as far as this replica knows it. Any replica answers;
+  // ABORTED only when no COMMIT can be chosen any more.
+  OutcomeReply outcome(1: OutcomeRequest request)
+      throws (1: NotLeader not_leader, 2: InvalidArgument invalid)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Participant service: the coordinator drives a branch.
+
+enum Vote {
+  YES = 1,        // prepared durably; will do whichever the decision says
+  NO = 2,         // cannot commit; the branch is rolled back
+  READ_ONLY = 3,  // wrote nothing; already finished, needs no second phase
+}
+
+struct PrepareRequest {
+  1: required BranchRef branch
+  2: required i64 coordinator_epoch
+}
+
+struct PrepareReply {
+  1: required Vote vote
+  2: optional string reason
+}
+
+struct CommitBranchRequest {
+  1: required BranchRef branch
+  2: required i64 coordinator_epoch
+  // True for one-phase commit: the coordinator sent no PREPARE, this is the only writer.
+  3: optional bool one_phase = false
+}
+
+struct CommitBranchReply {
+  // For one-phase commit: what the branch did (COMMITTED or ABORTED). Otherwise COMMITTED.
+  1: required Outcome outcome
+}
+
+struct AbortBranchRequest {
+  1: required BranchRef branch
+  2: required i64 coordinator_epoch
+}
+
+service Participant {
+  // Idempotent: a repeat answers the same vote. A branch whose work was lost answers NO; a
+  // tombstoned branch (aborted before prepare) answers NO and is never prepared.
+  PrepareReply prepare(1: PrepareRequest request)
+      throws (1: StaleEpoch stale, 2: InvalidArgument invalid)
+
+  // Idempotent. For a branch this participant does not know, succeeds only if its log shows
+  // the branch committed.
+  CommitBranchReply commit_branch(1: CommitBranchRequest request)
+      throws (1: StaleEpoch stale, 2: UnknownTransaction unknown, 3: InvalidArgument invalid)
+
+  // Idempotent. For an unknown branch, writes a durable tombstone first.
+  void abort_branch(1: AbortBranchRequest request)
+      throws (1: StaleEpoch stale, 2: InvalidArgument invalid)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replica service: Multi-Paxos among coordinator replicas for the decision log.
+
+// What a decision-log slot holds.
+enum EntryKind {
+  // A new leader epoch; every later entry of that leader carries it.
+  EPOCH = 1,
+  // COMMIT(txid, branches): the transaction commits.
+  COMMIT_DECISION = 2,
+  // The transaction ended (lazily recorded after every branch acknowledged).
+  TXN_END = 3,
+}
+
+struct LogEntry {
+  1: required EntryKind kind
+  2: required i64 epoch
+  3: optional TxnId txid
+  4: optional list<BranchRef> branches
+  // Where each branch's participant listens, in the order of `branches`.
+  5: optional list<string> participant_addresses
+}
+
+struct Ballot {
+  1: required i64 round
+  2: required i32 replica_id
+}
+
+struct PromiseRequest {
+  1: required Ballot ballot
+  // The lowest slot the candidate does not know to be chosen.
+  2: required i64 first_unchosen_slot
+}
+
+struct AcceptedSlot {
+  1: required i64 slot
+  2: required Ballot ballot
+  3: required LogEntry entry
+}
+
+struct PromiseReply {
+  1: required bool promised
+  // The highest ballot this replica has promised (a rejection names it).
+  2: required Ballot promised_ballot
+  // Every slot >= first_unchosen_slot this replica has accepted, with its ballot.
+  3: required list<AcceptedSlot> accepted
+}
+
+struct AcceptRequest {
+  1: required Ballot ballot
+  2: required i64 slot
+  3: required LogEntry entry
+  // Every slot below this one is chosen (lets followers learn without extra messages).
+  4: required i64 chosen_below_slot
+}
+
+struct AcceptReply {
+  1: required bool accepted
+  2: required Ballot promised_ballot
+}
+
+struct ChosenRequest {
+  1: required i64 from_slot
+  2: required i32 slots_max
+}
+
+struct ChosenReply {
+  1: required list<AcceptedSlot> chosen
+  2: required i64 chosen_below_slot
+}
+
+service Replica {
+  PromiseReply promise(1: PromiseRequest request) throws (1: InvalidArgument invalid)
+  AcceptReply accept(1: AcceptRequest request) throws (1: InvalidArgument invalid)
+  // Catch-up: chosen entries from a slot, at most `slots_max`.
+  ChosenReply chosen(1: ChosenRequest request) throws (1: InvalidArgument invalid)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin service: pactctl.
+
+struct ReplicaStatus {
+  1: required i32 replica_id
+  2: required string address
+  3: required bool is_leader
+  4: required i64 epoch
+  5: required i64 chosen_below_slot
+  6: required bool reachable
+}
+
+struct ClusterStatus {
+  1: required string cluster
+  2: required list<ReplicaStatus> replicas
+  3: required i32 inflight_txns
+}
+
+enum TxnState {
+  ACTIVE = 1,
+  PREPARING = 2,
+  COMMITTING = 3,   // COMMIT chosen, phase 2 under way
+  ABORTING = 4,
+  ENDED = 5,
+}
+
+struct BranchStatus {
+  1: required BranchRef branch
+  2: required string participant_id
+  3: required string participant_address
+  4: optional Vote vote
+  5: required bool acknowledged
+}
+
+struct TxnStatus {
+  1: required TxnId txid
+  2: required TxnState state
+  3: required list<BranchStatus> branches
+  4: required i64 age_ms
+  5: optional string client_name
+}
+
+struct TimelineEvent {
+  1: required i64 at_unix_ms
+  2: required string what
+}
+
+struct ForceOutcomeRequest {
+  1: required TxnId txid
+  // COMMITTED or ABORTED. Refused if it contradicts a chosen decision.
+  2: required Outcome outcome
+  // Who forces it and why: recorded in the audit trail, both required and non-empty.
+  3: required string operator_name
+  4: required string reason
+}
+
+service Admin {
+  ClusterStatus cluster_status()
+  // Transactions that are not ENDED, oldest first, at most `txns_max`.
+  list<TxnStatus> list_unfinished(1: i32 txns_max) throws (1: NotLeader not_leader)
+  list<TimelineEvent> timeline(1: TxnId txid)
+      throws (1: NotLeader not_leader, 2: UnknownTransaction unknown)
+  OutcomeReply force_outcome(1: ForceOutcomeRequest request)
+      throws (1: NotLeader not_leader, 2: UnknownTransaction unknown,
+              3: TransactionNotActive not_active, 4: InvalidArgument invalid)
+}

@@ -1,0 +1,38 @@
+// The finite limits every Pact Thrift endpoint uses (DESIGN §4), and the factories that apply
+// them, so that no server or client is built with Thrift's permissive defaults (100 MB
+// messages, recursion 64, unbounded strings and containers).
+//
+// A message over a limit fails to decode with a TProtocolException or TTransportException on
+// that connection only; the edge turns it into a Status and the process goes on.
+#ifndef PACT_THRIFT_RPC_LIMITS_H_
+#define PACT_THRIFT_RPC_LIMITS_H_
+
+#include <thrift/TConfiguration.h>
+#include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/transport/TTransport.h>
+
+#include <cstdint>
+#include <memory>
+
+namespace pact::rpc {
+
+inline constexpr int kFrameBytesMax = 1 << 20;
+inline constexpr int kMessageBytesMax = 1 << 20;
+inline constexpr int kRecursionDepthMax = 16;
+inline constexpr int32_t kStringBytesMax = 256 << 10;
+inline constexpr int32_t kContainerItemsMax = 16384;
+
+// A TConfiguration with the frame, message and recursion limits above.
+std::shared_ptr<apache::thrift::TConfiguration> MakeConfiguration();
+
+// Binary protocol (strict read and write) over `transport` with the string and container
+// limits above. `transport` should already be framed (TFramedTransport) for RPC use.
+std::shared_ptr<apache::thrift::protocol::TProtocol> MakeProtocol(
+    std::shared_ptr<apache::thrift::transport::TTransport> transport);
+
+// The same, as a factory for servers.
+std::shared_ptr<apache::thrift::protocol::TProtocolFactory> MakeProtocolFactory();
+
+}  // namespace pact::rpc
+
+#endif  // PACT_THRIFT_RPC_LIMITS_H_
