@@ -143,6 +143,8 @@ class Log {
   Log(FileSystem* fs, LogOptions options);
 
   Status CreateFirstSegment(uint32_t log_number, Lsn first_lsn);
+  Status CreateSegmentFile(uint32_t log_number, const std::string& header);
+  Status AppendableLocked() const;
   Status CommitLocked(std::unique_lock<std::mutex>& lock, Lsn lsn);
   Status WriteBatch(std::vector<Chunk>& batch, std::vector<uint32_t>* created);
   Status RotateLocked(Lsn first_lsn);

@@ -53,9 +53,8 @@ uint16_t GetFixed16(const char* in);
 uint32_t GetFixed32(const char* in);
 uint64_t GetFixed64(const char* in);
 
-// CRC32C (Castagnoli) of `data`, continuing from `crc` (Boost.CRC).
+// CRC32C (Castagnoli) of `data` (Boost.CRC), and its masked form as stored (wal-format.md 2).
 uint32_t Crc32c(std::string_view data);
-uint32_t Crc32cExtend(uint32_t crc, std::string_view data);
 uint32_t MaskCrc(uint32_t crc);
 uint32_t UnmaskCrc(uint32_t masked);
 
