@@ -37,8 +37,11 @@ struct BranchRef {
 enum Outcome {
   COMMITTED = 1,
   ABORTED = 2,
-  // The decision is not chosen yet; ask again later. Never a guess.
-  UNKNOWN_YET = 3,
+  // outcome(): UNKNOWN-YET, the decision is still being made; ask again later.
+  // commit_transaction() / abort_transaction(): the coordinator cannot tell (it no longer
+  // remembers the transaction, or the decision is pending). Never a guess: the caller must
+  // treat the outcome as unknown and ask again with the same txid.
+  UNKNOWN = 3,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -102,6 +105,9 @@ struct EnlistRequest {
   2: required string participant_id
   // Where the coordinator reaches the participant's Participant service ("host:port").
   3: required string participant_address
+  // Counts the participant's restarts (durable). A repeated enlistment from a newer
+  // incarnation means the earlier work was lost, and is refused.
+  4: required i64 incarnation
 }
 
 struct EnlistReply {
@@ -113,7 +119,8 @@ struct CommitRequest {
 }
 
 struct CommitReply {
-  // COMMITTED or ABORTED; never UNKNOWN_YET (the call waits for the decision, or fails).
+  // COMMITTED only once the commit decision is chosen; ABORTED only when certain; UNKNOWN
+  // otherwise (ask again).
   1: required Outcome outcome
   2: optional string abort_reason
 }
@@ -125,11 +132,15 @@ struct AbortRequest {
 
 struct OutcomeRequest {
   1: required TxnId txid
-  // The asking branch, when a participant asks; lets the coordinator count it as reached.
-  2: optional BranchRef branch
+  // The highest coordinator epoch the asking participant has seen (its fence); 0 for others.
+  2: optional i64 epoch = 0
 }
 
 struct OutcomeReply {
+  1: required Outcome outcome
+}
+
+struct AbortReply {
   1: required Outcome outcome
 }
 
@@ -150,8 +161,9 @@ service Coordinator {
       throws (1: NotLeader not_leader, 2: UnknownTransaction unknown, 3: StaleEpoch stale,
               4: InvalidArgument invalid, 5: Overloaded overloaded)
 
-  // Aborts a transaction that has not started to commit. Idempotent.
-  void abort_transaction(1: AbortRequest request)
+  // Aborts a transaction that has not started to commit. Idempotent. Too late once a commit
+  // decision was proposed: the reply then says COMMITTED or UNKNOWN.
+  AbortReply abort_transaction(1: AbortRequest request)
       throws (1: NotLeader not_leader, 2: UnknownTransaction unknown,
               3: TransactionNotActive not_active, 4: InvalidArgument invalid)
 
@@ -187,8 +199,9 @@ struct CommitBranchRequest {
   3: optional bool one_phase = false
 }
 
-struct CommitBranchReply {
-  // For one-phase commit: what the branch did (COMMITTED or ABORTED). Otherwise COMMITTED.
+// The branch's final state (COMMITTED or ABORTED), durable in the participant's WAL before
+// the reply is sent. For one-phase commit it is the transaction's outcome.
+struct BranchAckReply {
   1: required Outcome outcome
 }
 
@@ -205,11 +218,11 @@ service Participant {
 
   // Idempotent. For a branch this participant does not know, succeeds only if its log shows
   // the branch committed.
-  CommitBranchReply commit_branch(1: CommitBranchRequest request)
+  BranchAckReply commit_branch(1: CommitBranchRequest request)
       throws (1: StaleEpoch stale, 2: UnknownTransaction unknown, 3: InvalidArgument invalid)
 
   // Idempotent. For an unknown branch, writes a durable tombstone first.
-  void abort_branch(1: AbortBranchRequest request)
+  BranchAckReply abort_branch(1: AbortBranchRequest request)
       throws (1: StaleEpoch stale, 2: InvalidArgument invalid)
 }
 

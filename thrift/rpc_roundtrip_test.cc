@@ -37,7 +37,7 @@ class TableCoordinator final : public CoordinatorIf {
   void begin_transaction(BeginReply&, const BeginRequest&) override { Refuse(); }
   void enlist(EnlistReply&, const EnlistRequest&) override { Refuse(); }
   void commit_transaction(CommitReply&, const CommitRequest&) override { Refuse(); }
-  void abort_transaction(const AbortRequest&) override { Refuse(); }
+  void abort_transaction(AbortReply&, const AbortRequest&) override { Refuse(); }
 
  private:
   [[noreturn]] static void Refuse() {
