@@ -1,0 +1,153 @@
+#include "pact/client.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "common/clock.h"
+#include "participant/sdk/coordinator_channel.h"
+#include "participant/sdk/rpc_convert.h"
+
+namespace pact {
+
+std::string_view Name(OutcomeKind kind) {
+  switch (kind) {
+    case OutcomeKind::kCommitted: return "COMMITTED";
+    case OutcomeKind::kAborted: return "ABORTED";
+    case OutcomeKind::kUnknown: return "UNKNOWN";
+  }
+  return "UNKNOWN";
+}
+
+namespace {
+
+constexpr int kRetryBackoffMinMs = 10;
+constexpr int kRetryBackoffMaxMs = 500;
+
+Outcome Unknown(std::string reason) { return Outcome{OutcomeKind::kUnknown, std::move(reason)}; }
+
+// Errors after which asking again may give an answer (the leader moved, was busy, or the
+// reply was lost); every other error is final for this call.
+bool WorthAskingAgain(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kNotLeader:
+    case StatusCode::kUnavailable:
+    case StatusCode::kOutcomeUnknown:
+    case StatusCode::kOverloaded:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+class Client::Impl {
+ public:
+  Impl(ClientOptions options, std::unique_ptr<sdk::CoordinatorChannel> channel)
+      : options_(std::move(options)), channel_(std::move(channel)) {}
+
+  Result<TxnId> Begin() {
+    rpc::BeginRequest request;
+    request.__set_timeout_ms(options_.transaction_timeout_ms);
+    request.__set_client_name(options_.client_name);
+    rpc::BeginReply reply;
+    PACT_RETURN_IF_ERROR(channel_->CallLeader(
+        [&](rpc::CoordinatorClient& client) { client.begin_transaction(reply, request); }));
+    return sdk::FromRpc(reply.txid);
+  }
+
+  // Asks commit (or abort) until the coordinator gives a decision or the deadline passes.
+  // Both calls are idempotent at the coordinator, so asking again is always safe.
+  Outcome Decide(const TxnId& txid, bool commit) {
+    const uint64_t deadline_us =
+        clock_->NowMicros() + static_cast<uint64_t>(options_.commit_deadline_ms) * 1000;
+    int backoff_ms = kRetryBackoffMinMs;
+    std::string last_reason = "no answer yet";
+    while (true) {
+      rpc::Outcome answer = rpc::Outcome::UNKNOWN;
+      std::string abort_reason;
+      Status status = channel_->CallLeader([&](rpc::CoordinatorClient& client) {
+        if (commit) {
+          rpc::CommitRequest request;
+          request.txid = sdk::ToRpc(txid);
+          rpc::CommitReply reply;
+          client.commit_transaction(reply, request);
+          answer = reply.outcome;
+          abort_reason = reply.__isset.abort_reason ? reply.abort_reason : "";
+        } else {
+          rpc::AbortRequest request;
+          request.txid = sdk::ToRpc(txid);
+          rpc::AbortReply reply;
+          client.abort_transaction(reply, request);
+          answer = reply.outcome;
+        }
+      });
+      if (status.ok()) {
+        if (answer == rpc::Outcome::COMMITTED) return Outcome{OutcomeKind::kCommitted, ""};
+        if (answer == rpc::Outcome::ABORTED) {
+          return Outcome{OutcomeKind::kAborted,
+                         abort_reason.empty() ? "aborted by the coordinator" : abort_reason};
+        }
+        last_reason = "the coordinator has not decided yet";
+      } else if (!WorthAskingAgain(status)) {
+        return Unknown(status.ToString());
+      } else {
+        last_reason = status.ToString();
+      }
+      if (clock_->NowMicros() >= deadline_us) {
+        return Unknown(fmt::format("no decision within {} ms: {}", options_.commit_deadline_ms,
+                                   last_reason));
+      }
+      clock_->SleepForMicros(static_cast<uint64_t>(backoff_ms) * 1000);
+      backoff_ms = std::min(backoff_ms * 2, kRetryBackoffMaxMs);
+    }
+  }
+
+  Outcome Resolve(const TxnId& txid) {
+    rpc::OutcomeRequest request;
+    request.txid = sdk::ToRpc(txid);
+    rpc::OutcomeReply reply;
+    Status status = channel_->CallAny(
+        [&](rpc::CoordinatorClient& client) { client.outcome(reply, request); });
+    if (!status.ok()) return Unknown(status.ToString());
+    switch (reply.outcome) {
+      case rpc::Outcome::COMMITTED: return Outcome{OutcomeKind::kCommitted, ""};
+      case rpc::Outcome::ABORTED: return Outcome{OutcomeKind::kAborted, "aborted"};
+      default: return Unknown("the coordinator has not decided yet");
+    }
+  }
+
+ private:
+  const ClientOptions options_;
+  std::unique_ptr<sdk::CoordinatorChannel> channel_;
+  Clock* const clock_ = SystemClock::Default();
+};
+
+Result<std::unique_ptr<Client>> Client::Create(const ClientOptions& options) {
+  rpc::ClientOptions rpc_options;
+  rpc_options.call_timeout_ms = options.call_timeout_ms;
+  PACT_ASSIGN_OR_RETURN(std::unique_ptr<sdk::CoordinatorChannel> channel,
+                        sdk::CoordinatorChannel::Create(options.coordinators, rpc_options));
+  return std::unique_ptr<Client>(
+      new Client(std::make_unique<Impl>(options, std::move(channel))));
+}
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+Result<Transaction> Client::Begin() {
+  PACT_ASSIGN_OR_RETURN(TxnId txid, impl_->Begin());
+  return Transaction(this, txid);
+}
+
+Outcome Client::Commit(const TxnId& txid) { return impl_->Decide(txid, /*commit=*/true); }
+Outcome Client::Abort(const TxnId& txid) { return impl_->Decide(txid, /*commit=*/false); }
+Outcome Client::Resolve(const TxnId& txid) { return impl_->Resolve(txid); }
+
+Outcome Transaction::Commit() { return client_->Commit(id_); }
+Outcome Transaction::Abort() { return client_->Abort(id_); }
+
+}  // namespace pact
