@@ -6,7 +6,7 @@
 // thrift/rpc_limits.h (1 MiB frames and messages, recursion depth 16, bounded strings and
 // containers). One coordinator port serves the Coordinator, Replica and Admin services through
 // TMultiplexedProcessor under the service names "Coordinator", "Replica" and "Admin"; a
-// participant port serves "Participant".
+// participant port serves "Participant" (and, for pact-agent, "Agent").
 //
 // Every call may arrive twice, late or out of order; every handler is idempotent and says so.
 // Errors a caller can act on are declared exceptions; anything else (transport failure,
@@ -224,6 +224,74 @@ service Participant {
   // Idempotent. For an unknown branch, writes a durable tombstone first.
   BranchAckReply abort_branch(1: AbortBranchRequest request)
       throws (1: StaleEpoch stale, 2: InvalidArgument invalid)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agent service: pact-agent runs operations on the store it fronts, inside a global
+// transaction. The first operation for a txid enlists the agent's branch with the coordinator.
+
+// The store refused the operation (constraint violation, syntax error, conflict, lock wait
+// timeout). The branch stays usable only if `branch_usable`; otherwise it will vote NO.
+exception StoreError {
+  1: required string message
+  // PostgreSQL SQLSTATE ("23505"), empty for the KV store.
+  2: optional string sqlstate
+  3: required bool branch_usable
+}
+
+// One SQL parameter or value; unset `value` is SQL NULL. Text form, as libpq sends it.
+struct SqlValue {
+  1: optional string value
+}
+
+struct SqlRequest {
+  1: required TxnId txid
+  // Parameterised SQL: $1, $2, ... bind `params` in order.
+  2: required string sql
+  3: optional list<SqlValue> params = []
+}
+
+struct SqlReply {
+  1: required list<string> columns
+  2: required list<list<SqlValue>> rows
+  // Rows inserted, updated or deleted (0 for a SELECT).
+  3: required i64 affected_rows
+}
+
+enum KvOp {
+  GET = 1,
+  PUT = 2,
+  DELETE = 3,
+  SCAN = 4,   // keys in [key, end_key), at most `limit`
+}
+
+struct KvRequest {
+  1: required TxnId txid
+  2: required KvOp op
+  3: required binary key
+  4: optional binary value
+  5: optional binary end_key
+  6: optional i32 limit = 100
+}
+
+struct KvEntry {
+  1: required binary key
+  2: required binary value
+}
+
+struct KvReply {
+  // GET: whether the key exists; its value in `entries[0]`. SCAN: the entries in key order.
+  1: required bool found
+  2: required list<KvEntry> entries
+}
+
+service Agent {
+  SqlReply execute_sql(1: SqlRequest request)
+      throws (1: InvalidArgument invalid, 2: TransactionNotActive not_active,
+              3: StoreError store_error, 4: Overloaded overloaded, 5: NotLeader not_leader)
+  KvReply execute_kv(1: KvRequest request)
+      throws (1: InvalidArgument invalid, 2: TransactionNotActive not_active,
+              3: StoreError store_error, 4: Overloaded overloaded, 5: NotLeader not_leader)
 }
 
 // ---------------------------------------------------------------------------------------------

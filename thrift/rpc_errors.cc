@@ -35,6 +35,10 @@ Status CurrentExceptionToStatus(std::string_view peer, CallPhase phase) {
         fmt::format("{}: {} (retry after {} ms)", peer, e.message, e.retry_after_ms));
   } catch (const TransactionNotActive& e) {
     return Status::FailedPrecondition(fmt::format("{}: {}", peer, e.message));
+  } catch (const StoreError& e) {
+    const std::string sqlstate =
+        e.__isset.sqlstate && !e.sqlstate.empty() ? fmt::format(" [SQLSTATE {}]", e.sqlstate) : "";
+    return Status::Aborted(fmt::format("{}: store refused: {}{}", peer, e.message, sqlstate));
   } catch (const apache::thrift::TException& e) {
     if (phase == CallPhase::kConnecting) {
       return Status::Unavailable(fmt::format("{}: cannot connect: {}", peer, e.what()));
