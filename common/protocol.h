@@ -78,28 +78,28 @@ struct BeginReply {
   uint64_t epoch = 0;
   uint64_t request_id = 0;
   BeginStatus status = BeginStatus::kOk;
-  TxnId txn;  // valid only when status == kOk
+  TxnId txn{};  // valid only when status == kOk
 };
 
 // Asks the coordinator to commit `txn`. The reply comes once the outcome is decided: COMMITTED
 // only after the commit decision is chosen (durable), ABORTED only when it is certain.
 struct CommitRequest {
-  TxnId txn;
+  TxnId txn{};
 };
 struct CommitReply {
   uint64_t epoch = 0;
-  TxnId txn;
+  TxnId txn{};
   Outcome outcome = Outcome::kUnknown;
 };
 
 // Asks the coordinator to abort `txn`. Too late once a commit decision was proposed: the reply
 // then says kCommitted or kUnknown.
 struct AbortRequest {
-  TxnId txn;
+  TxnId txn{};
 };
 struct AbortReply {
   uint64_t epoch = 0;
-  TxnId txn;
+  TxnId txn{};
   Outcome outcome = Outcome::kUnknown;
 };
 
@@ -111,13 +111,13 @@ struct AbortReply {
 // earlier work was lost, and is refused.
 struct EnlistRequest {
   uint64_t epoch = 0;
-  TxnId txn;
-  std::string participant;
+  TxnId txn{};
+  std::string participant{};
   uint64_t incarnation = 0;
 };
 struct EnlistReply {
   uint64_t epoch = 0;
-  TxnId txn;
+  TxnId txn{};
   EnlistStatus status = EnlistStatus::kRefused;
   uint32_t branch = 0;  // valid only when status == kEnlisted; the same for a repeated request
 };
@@ -125,11 +125,11 @@ struct EnlistReply {
 // An in-doubt participant asks for the outcome of `txn` (after a timeout or a restart).
 struct OutcomeRequest {
   uint64_t epoch = 0;
-  TxnId txn;
+  TxnId txn{};
 };
 struct OutcomeReply {
   uint64_t epoch = 0;
-  TxnId txn;
+  TxnId txn{};
   Outcome outcome = Outcome::kUnknown;  // kUnknown: UNKNOWN-YET
 };
 
@@ -138,11 +138,11 @@ struct OutcomeReply {
 // Phase 1: prepare the branch and vote.
 struct PrepareRequest {
   uint64_t epoch = 0;
-  BranchId branch;
+  BranchId branch{};
 };
 struct VoteReply {
   uint64_t epoch = 0;
-  BranchId branch;
+  BranchId branch{};
   Vote vote = Vote::kNo;
 };
 
@@ -151,21 +151,21 @@ struct VoteReply {
 // transaction's outcome (kCommitted, or kAborted when its branch could not commit).
 struct BranchCommitRequest {
   uint64_t epoch = 0;
-  BranchId branch;
+  BranchId branch{};
   bool one_phase = false;
 };
 
 // The decision is ABORT (or the branch was never prepared and must not be).
 struct BranchAbortRequest {
   uint64_t epoch = 0;
-  BranchId branch;
+  BranchId branch{};
 };
 
 // The answer to BranchCommitRequest and BranchAbortRequest: the branch's final state, durable
 // in the participant's WAL before the reply is sent.
 struct AckReply {
   uint64_t epoch = 0;
-  BranchId branch;
+  BranchId branch{};
   Outcome outcome = Outcome::kUnknown;  // kCommitted or kAborted
 };
 
