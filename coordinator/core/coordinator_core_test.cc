@@ -1,0 +1,266 @@
+// Unit tests of the coordinator core, driven by hand: each test feeds messages and checks the
+// effects. (Whole-system transcripts with crashes live in tests/sim/scenario_test.cc.)
+#include "coordinator/core/coordinator_core.h"
+
+#include <gtest/gtest.h>
+
+#include <variant>
+
+namespace pact::coordinator {
+namespace {
+
+using protocol::Outcome;
+using protocol::Vote;
+
+CoordinatorOptions Options() {
+  CoordinatorOptions o;
+  o.inflight_txns_max = 3;
+  o.branches_per_txn_max = 3;
+  o.txn_timeout_ticks = 50;
+  o.prepare_timeout_ticks = 20;
+  o.prepare_resend_ticks = 5;
+  o.commit_resend_ticks_min = 2;
+  o.commit_resend_ticks_max = 8;
+  return o;
+}
+
+template <typename M>
+std::vector<std::pair<std::string, M>> Sent(const CoordinatorEffects& fx) {
+  std::vector<std::pair<std::string, M>> out;
+  for (const CoordinatorOutbound& o : fx.send) {
+    if (const M* m = std::get_if<M>(&o.message)) out.emplace_back(o.to, *m);
+  }
+  return out;
+}
+
+class CoordinatorCoreTest : public ::testing::Test {
+ protected:
+  CoordinatorCoreTest() : core_(Options(), "c1", 5, {}) {}
+
+  CoordinatorEffects Step(std::string_view from, const protocol::Message& m) {
+    CoordinatorEffects fx = core_.Step(from, m);
+    core_.CheckInvariants();
+    return fx;
+  }
+
+  TxnId Begin() {
+    auto replies = Sent<protocol::BeginReply>(Step("k1", protocol::BeginRequest{1}));
+    EXPECT_EQ(replies.size(), 1u);
+    EXPECT_EQ(replies[0].second.status, protocol::BeginStatus::kOk);
+    return replies[0].second.txn;
+  }
+
+  uint32_t Enlist(const TxnId& txn, const std::string& p, uint64_t incarnation = 1) {
+    auto replies =
+        Sent<protocol::EnlistReply>(Step(p, protocol::EnlistRequest{0, txn, p, incarnation}));
+    EXPECT_EQ(replies.size(), 1u);
+    return replies[0].second.status == protocol::EnlistStatus::kEnlisted ? replies[0].second.branch
+                                                                         : 0;
+  }
+
+  CoordinatorEffects CastVote(const TxnId& txn, uint32_t branch, protocol::Vote v) {
+    return Step("p", protocol::VoteReply{5, BranchId{txn, branch}, v});
+  }
+
+  CoordinatorCore core_;
+};
+
+TEST_F(CoordinatorCoreTest, TxidsAreOfTheLeadersEpoch) {
+  const TxnId a = Begin();
+  const TxnId b = Begin();
+  EXPECT_EQ(a, (TxnId{5, 1}));
+  EXPECT_EQ(b, (TxnId{5, 2}));
+}
+
+TEST_F(CoordinatorCoreTest, OverloadedPastInflightLimit) {
+  Begin();
+  Begin();
+  Begin();
+  auto replies = Sent<protocol::BeginReply>(Step("k1", protocol::BeginRequest{9}));
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].second.status, protocol::BeginStatus::kOverloaded);
+  EXPECT_EQ(replies[0].second.request_id, 9u);
+  EXPECT_EQ(core_.stats().overloaded, 1u);
+}
+
+TEST_F(CoordinatorCoreTest, EnlistIsIdempotentAndRefusedOnceCommitStarted) {
+  const TxnId t = Begin();
+  EXPECT_EQ(Enlist(t, "p1"), 1u);
+  EXPECT_EQ(Enlist(t, "p2"), 2u);
+  EXPECT_EQ(Enlist(t, "p1"), 1u);
+  EXPECT_EQ(Enlist(t, "p1", /*incarnation=*/2), 0u) << "a restarted participant lost its work";
+  Step("k1", protocol::CommitRequest{t});
+  EXPECT_EQ(Enlist(t, "p3"), 0u);
+  EXPECT_EQ(Enlist(TxnId{5, 99}, "p3"), 0u);
+}
+
+TEST_F(CoordinatorCoreTest, ParallelPrepareThenCommitOnlyAfterChosen) {
+  const TxnId t = Begin();
+  Enlist(t, "p1");
+  Enlist(t, "p2");
+  Enlist(t, "p3");
+  auto prepares = Sent<protocol::PrepareRequest>(Step("k1", protocol::CommitRequest{t}));
+  ASSERT_EQ(prepares.size(), 3u);
+  EXPECT_TRUE(CastVote(t, 1, Vote::kYes).empty());
+  EXPECT_TRUE(CastVote(t, 2, Vote::kReadOnly).empty());
+  CoordinatorEffects fx = CastVote(t, 3, Vote::kYes);
+  ASSERT_EQ(fx.propose.size(), 1u);
+  EXPECT_EQ(fx.propose[0], (CommitDecision{t, {{1, "p1"}, {3, "p3"}}}));
+  EXPECT_TRUE(fx.send.empty()) << "nothing leaves before the decision is chosen";
+  EXPECT_EQ(core_.View(t)->state, TxnState::kDeciding);
+
+  fx = core_.OnChosen(t);
+  auto commits = Sent<protocol::BranchCommitRequest>(fx);
+  ASSERT_EQ(commits.size(), 2u) << "the READ_ONLY branch skips phase 2";
+  EXPECT_EQ(commits[0].first, "p1");
+  EXPECT_EQ(commits[1].first, "p3");
+  auto replies = Sent<protocol::CommitReply>(fx);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].second.outcome, Outcome::kCommitted);
+  for (const CoordinatorOutbound& o : fx.send) EXPECT_EQ(o.requires_chosen, t);
+
+  Step("p1", protocol::AckReply{5, BranchId{t, 1}, Outcome::kCommitted});
+  fx = Step("p3", protocol::AckReply{5, BranchId{t, 3}, Outcome::kCommitted});
+  ASSERT_EQ(fx.record_end.size(), 1u);
+  EXPECT_FALSE(core_.View(t).has_value());
+}
+
+TEST_F(CoordinatorCoreTest, PhaseTwoRetriesWithBoundedBackoff) {
+  const TxnId t = Begin();
+  Enlist(t, "p1");
+  Enlist(t, "p2");
+  Step("k1", protocol::CommitRequest{t});
+  CastVote(t, 1, Vote::kYes);
+  CastVote(t, 2, Vote::kYes);
+  core_.OnChosen(t);
+  Step("p1", protocol::AckReply{5, BranchId{t, 1}, Outcome::kCommitted});
+  std::vector<uint64_t> resend_ticks;
+  for (int i = 0; i < 60; ++i) {
+    CoordinatorEffects fx = core_.Tick();
+    auto commits = Sent<protocol::BranchCommitRequest>(fx);
+    if (!commits.empty()) {
+      EXPECT_EQ(commits.size(), 1u);
+      EXPECT_EQ(commits[0].first, "p2") << "only the branch that did not acknowledge";
+      resend_ticks.push_back(core_.now_ticks());
+    }
+  }
+  // Intervals 2, 4, 8, 8, ...
+  ASSERT_GE(resend_ticks.size(), 4u);
+  EXPECT_EQ(resend_ticks[1] - resend_ticks[0], 4u);
+  EXPECT_EQ(resend_ticks[2] - resend_ticks[1], 8u);
+  EXPECT_EQ(resend_ticks[3] - resend_ticks[2], 8u);
+}
+
+TEST_F(CoordinatorCoreTest, NoVoteAbortsAndTellsTheOthers) {
+  const TxnId t = Begin();
+  Enlist(t, "p1");
+  Enlist(t, "p2");
+  Step("k1", protocol::CommitRequest{t});
+  CoordinatorEffects fx = CastVote(t, 2, Vote::kNo);
+  auto aborts = Sent<protocol::BranchAbortRequest>(fx);
+  ASSERT_EQ(aborts.size(), 1u);
+  EXPECT_EQ(aborts[0].first, "p1");
+  auto replies = Sent<protocol::CommitReply>(fx);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].second.outcome, Outcome::kAborted);
+  // Presumed abort: asked later, the answer is ABORTED; a late YES is told to abort.
+  auto outcome = Sent<protocol::OutcomeReply>(Step("p1", protocol::OutcomeRequest{5, t}));
+  EXPECT_EQ(outcome[0].second.outcome, Outcome::kAborted);
+  EXPECT_EQ(Sent<protocol::BranchAbortRequest>(CastVote(t, 1, Vote::kYes)).size(), 1u);
+}
+
+TEST_F(CoordinatorCoreTest, AllReadOnlyCommitsWithoutADecision) {
+  const TxnId t = Begin();
+  Enlist(t, "p1");
+  Enlist(t, "p2");
+  Step("k1", protocol::CommitRequest{t});
+  CastVote(t, 1, Vote::kReadOnly);
+  CoordinatorEffects fx = CastVote(t, 2, Vote::kReadOnly);
+  EXPECT_TRUE(fx.propose.empty());
+  EXPECT_EQ(Sent<protocol::CommitReply>(fx)[0].second.outcome, Outcome::kCommitted);
+}
+
+TEST_F(CoordinatorCoreTest, OnePhaseCommitWithASingleBranch) {
+  const TxnId t = Begin();
+  Enlist(t, "p1");
+  CoordinatorEffects fx = Step("k1", protocol::CommitRequest{t});
+  auto commits = Sent<protocol::BranchCommitRequest>(fx);
+  ASSERT_EQ(commits.size(), 1u);
+  EXPECT_TRUE(commits[0].second.one_phase);
+  EXPECT_TRUE(Sent<protocol::PrepareRequest>(fx).empty());
+  // Too late to abort: the branch may already have committed.
+  EXPECT_EQ(Sent<protocol::AbortReply>(Step("k1", protocol::AbortRequest{t}))[0].second.outcome,
+            Outcome::kUnknown);
+  fx = Step("p1", protocol::AckReply{5, BranchId{t, 1}, Outcome::kCommitted});
+  EXPECT_EQ(Sent<protocol::CommitReply>(fx)[0].second.outcome, Outcome::kCommitted);
+  EXPECT_TRUE(fx.propose.empty() && fx.record_end.empty());
+}
+
+TEST_F(CoordinatorCoreTest, TimeoutsAbort) {
+  const TxnId idle = Begin();
+  Enlist(idle, "p1");
+  const TxnId preparing = Begin();
+  Enlist(preparing, "p1");
+  Enlist(preparing, "p2");
+  Step("k1", protocol::CommitRequest{preparing});
+  CastVote(preparing, 1, Vote::kYes);
+  size_t prepare_resends = 0;
+  for (int i = 0; i < 19; ++i) {
+    prepare_resends += Sent<protocol::PrepareRequest>(core_.Tick()).size();
+  }
+  EXPECT_EQ(prepare_resends, 3u) << "PREPARE resent every 5 ticks to the silent branch";
+  CoordinatorEffects fx = core_.Tick();  // tick 20: prepare timeout
+  EXPECT_EQ(Sent<protocol::CommitReply>(fx)[0].second.outcome, Outcome::kAborted);
+  EXPECT_TRUE(core_.View(idle).has_value());
+  for (int i = 0; i < 30; ++i) core_.Tick();  // tick 50: transaction timeout
+  EXPECT_FALSE(core_.View(idle).has_value());
+  EXPECT_EQ(core_.stats().aborted, 2u);
+}
+
+TEST_F(CoordinatorCoreTest, ChosenDecisionIsNeverAbandoned) {
+  const TxnId t = Begin();
+  Enlist(t, "p1");
+  Enlist(t, "p2");
+  Step("k1", protocol::CommitRequest{t});
+  CastVote(t, 1, Vote::kYes);
+  CastVote(t, 2, Vote::kYes);
+  for (int i = 0; i < 500; ++i) core_.Tick();
+  EXPECT_EQ(core_.View(t)->state, TxnState::kDeciding);
+  EXPECT_EQ(Sent<protocol::AbortReply>(Step("k1", protocol::AbortRequest{t}))[0].second.outcome,
+            Outcome::kUnknown);
+  EXPECT_EQ(Sent<protocol::OutcomeReply>(Step("p1", protocol::OutcomeRequest{5, t}))[0]
+                .second.outcome,
+            Outcome::kUnknown);
+}
+
+TEST(CoordinatorCoreRestartTest, ResumesUnendedDecisionsAndAbortsOlderEpochs) {
+  const CommitDecision d{TxnId{4, 9}, {{1, "p1"}, {2, "p2"}}};
+  CoordinatorCore core(Options(), "c1", 5, {d});
+  core.CheckInvariants();
+  CoordinatorEffects fx = core.Tick();
+  for (int i = 0; i < 3 && fx.send.empty(); ++i) fx = core.Tick();
+  auto commits = Sent<protocol::BranchCommitRequest>(fx);
+  ASSERT_EQ(commits.size(), 2u);
+  EXPECT_EQ(commits[0].second.epoch, 5u) << "messages carry the new leader's epoch";
+  EXPECT_EQ(Sent<protocol::OutcomeReply>(core.Step("p1", protocol::OutcomeRequest{5, d.txn}))[0]
+                .second.outcome,
+            Outcome::kCommitted);
+  // An unfinished transaction of epoch 4 without a chosen COMMIT: its epoch is closed.
+  EXPECT_EQ(Sent<protocol::OutcomeReply>(core.Step("p1", protocol::OutcomeRequest{5, {4, 8}}))[0]
+                .second.outcome,
+            Outcome::kAborted);
+  // But a client is told only what is certain.
+  EXPECT_EQ(Sent<protocol::CommitReply>(core.Step("k1", protocol::CommitRequest{{4, 8}}))[0]
+                .second.outcome,
+            Outcome::kUnknown);
+  EXPECT_EQ(Sent<protocol::EnlistReply>(core.Step("p1", protocol::EnlistRequest{5, {4, 8}, "p1", 1}))[0]
+                .second.status,
+            protocol::EnlistStatus::kRefused);
+  core.Step("p1", protocol::AckReply{5, BranchId{d.txn, 1}, Outcome::kCommitted});
+  fx = core.Step("p2", protocol::AckReply{5, BranchId{d.txn, 2}, Outcome::kCommitted});
+  EXPECT_EQ(fx.record_end, std::vector<TxnId>{d.txn});
+  core.CheckInvariants();
+}
+
+}  // namespace
+}  // namespace pact::coordinator

@@ -1,0 +1,216 @@
+#include "coordinator/server/coordinator_driver.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <future>
+
+#include <fmt/format.h>
+
+#include "common/check.h"
+#include "common/logging.h"
+
+namespace pact::coordinator {
+namespace {
+
+// Reply addresses of Call()s; participants are named by "host:port", so this cannot collide.
+constexpr std::string_view kCallPrefix = "call/";
+
+bool IsCallAddress(std::string_view to) { return to.starts_with(kCallPrefix); }
+
+}  // namespace
+
+Result<std::unique_ptr<CoordinatorDriver>> CoordinatorDriver::Start(
+    const DriverOptions& options, std::string name, std::unique_ptr<DecisionLog> log,
+    Clock* clock) {
+  PACT_RETURN_IF_ERROR(options.core.Validate());
+  if (options.tick_ms <= 0) return Status::InvalidArgument("tick_ms must be positive");
+  std::unique_ptr<CoordinatorDriver> driver(
+      new CoordinatorDriver(options, std::move(name), std::move(log), clock));
+  driver->thread_ = std::thread([raw = driver.get()] { raw->Run(); });
+  return driver;
+}
+
+CoordinatorDriver::CoordinatorDriver(const DriverOptions& options, std::string name,
+                                     std::unique_ptr<DecisionLog> log, Clock* clock)
+    : options_(options),
+      name_(std::move(name)),
+      clock_(clock),
+      epoch_(log->epoch()),
+      log_(std::move(log)),
+      core_(options.core, name_, epoch_, log_->unended()) {
+  sender_ = std::make_unique<ParticipantSender>(
+      options_.sender, [this](const std::string& from, protocol::Message reply) {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return;
+        // Replies are never refused for a full queue: they finish work the core started.
+        inputs_.push_back(Input{from, std::move(reply)});
+        inputs_changed_.notify_one();
+      });
+}
+
+CoordinatorDriver::~CoordinatorDriver() { Stop(); }
+
+void CoordinatorDriver::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    inputs_changed_.notify_all();
+    replies_changed_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+  if (sender_ != nullptr) sender_->Stop();
+}
+
+Result<protocol::Message> CoordinatorDriver::Call(const protocol::Message& request, int wait_ms) {
+  std::unique_lock lock(mutex_);
+  if (stopping_) return Status::Unavailable(fmt::format("coordinator {} is stopping", name_));
+  if (inputs_.size() >= options_.inputs_queued_max) {
+    return Status::Overloaded(
+        fmt::format("coordinator {}: {} requests queued", name_, inputs_.size()));
+  }
+  const std::string address = fmt::format("{}{}", kCallPrefix, next_call_++);
+  PendingCall& call = calls_[address];
+  inputs_.push_back(Input{address, request});
+  inputs_changed_.notify_one();
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  replies_changed_.wait_until(lock, deadline, [&] { return call.reply.has_value() || stopping_; });
+  std::optional<protocol::Message> reply = std::move(call.reply);
+  calls_.erase(address);
+  if (reply.has_value()) return std::move(*reply);
+  if (stopping_) return Status::Unavailable(fmt::format("coordinator {} stopped", name_));
+  return Status::OutcomeUnknown(fmt::format("coordinator {}: no reply to {} within {} ms", name_,
+                                            protocol::MessageName(request), wait_ms));
+}
+
+std::vector<TxnView> CoordinatorDriver::OpenTxns() {
+  auto promise = std::make_shared<std::promise<std::vector<TxnView>>>();
+  std::future<std::vector<TxnView>> future = promise->get_future();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return {};
+    inspections_.push_back([this, promise] { promise->set_value(core_.OpenTxns()); });
+    inputs_changed_.notify_one();
+  }
+  return future.get();
+}
+
+CoordinatorStats CoordinatorDriver::Stats() {
+  auto promise = std::make_shared<std::promise<CoordinatorStats>>();
+  std::future<CoordinatorStats> future = promise->get_future();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return {};
+    inspections_.push_back([this, promise] { promise->set_value(core_.stats()); });
+    inputs_changed_.notify_one();
+  }
+  return future.get();
+}
+
+void CoordinatorDriver::Run() {
+  const uint64_t tick_us = static_cast<uint64_t>(options_.tick_ms) * 1000;
+  uint64_t next_tick_us = clock_->NowMicros() + tick_us;
+  // Resume unended decisions at once rather than one tick from now.
+  Carry(core_.Tick());
+  while (true) {
+    std::deque<Input> batch;
+    std::deque<std::function<void()>> inspections;
+    {
+      std::unique_lock lock(mutex_);
+      inputs_changed_.wait_for(lock, std::chrono::microseconds(tick_us), [&] {
+        return stopping_ || !inputs_.empty() || !inspections_.empty() ||
+               clock_->NowMicros() >= next_tick_us;
+      });
+      if (stopping_) break;
+      batch.swap(inputs_);
+      inspections.swap(inspections_);
+    }
+    // Every input of the batch is stepped before anything is persisted, so that one flush of
+    // the decision log covers all of them (group commit across transactions).
+    CoordinatorEffects effects;
+    for (Input& input : batch) {
+      CoordinatorEffects more = core_.Step(input.from, input.message);
+      Append(effects, std::move(more));
+    }
+    if (clock_->NowMicros() >= next_tick_us) {
+      Append(effects, core_.Tick());
+      next_tick_us = clock_->NowMicros() + tick_us;
+    }
+    Carry(std::move(effects));
+    core_.CheckInvariants();
+    for (auto& inspect : inspections) inspect();
+  }
+  // Waiting calls learn that no reply will come.
+  std::lock_guard lock(mutex_);
+  replies_changed_.notify_all();
+}
+
+void CoordinatorDriver::Append(CoordinatorEffects& into, CoordinatorEffects more) {
+  for (auto& decision : more.propose) into.propose.push_back(std::move(decision));
+  for (auto& txn : more.record_end) into.record_end.push_back(txn);
+  for (auto& outbound : more.send) into.send.push_back(std::move(outbound));
+}
+
+void CoordinatorDriver::Carry(CoordinatorEffects effects) {
+  // Persist, then send, then apply - until the core has nothing more to say. OnChosen may
+  // produce further sends (phase 2, client replies) but never further proposals.
+  while (!effects.empty()) {
+    bool flush = false;
+    for (const CommitDecision& decision : effects.propose) {
+      if (Status s = log_->Propose(decision); !s.ok()) FailStop(s);
+      flush = true;
+    }
+    for (const TxnId& txn : effects.record_end) {
+      if (Status s = log_->RecordEnd(txn); !s.ok()) FailStop(s);
+    }
+    if (flush) {
+      if (Status s = log_->Flush(); !s.ok()) FailStop(s);
+    }
+    for (CoordinatorOutbound& outbound : effects.send) SendOrHold(std::move(outbound));
+    effects = CoordinatorEffects();
+    for (const TxnId& txn : log_->TakeChosen()) Append(effects, core_.OnChosen(txn));
+    ReleaseHeld();
+  }
+}
+
+void CoordinatorDriver::SendOrHold(CoordinatorOutbound outbound) {
+  if (outbound.requires_chosen.valid() && !log_->IsChosen(outbound.requires_chosen)) {
+    held_.push_back(std::move(outbound));
+    return;
+  }
+  Route(std::move(outbound));
+}
+
+void CoordinatorDriver::ReleaseHeld() {
+  std::vector<CoordinatorOutbound> still_held;
+  for (CoordinatorOutbound& outbound : held_) {
+    if (log_->IsChosen(outbound.requires_chosen)) {
+      Route(std::move(outbound));
+    } else {
+      still_held.push_back(std::move(outbound));
+    }
+  }
+  held_.swap(still_held);
+}
+
+void CoordinatorDriver::Route(CoordinatorOutbound outbound) {
+  if (IsCallAddress(outbound.to)) {
+    std::lock_guard lock(mutex_);
+    auto it = calls_.find(outbound.to);
+    // The caller may have given up already; its reply is then dropped.
+    if (it != calls_.end() && !it->second.reply.has_value()) {
+      it->second.reply = std::move(outbound.message);
+      replies_changed_.notify_all();
+    }
+    return;
+  }
+  sender_->Send(outbound.to, std::move(outbound.message));
+}
+
+void CoordinatorDriver::FailStop(const Status& status) {
+  PACT_LOG_ERROR("coordinator {}: decision log failed, stopping: {}", name_, status.ToString());
+  spdlog::default_logger_raw()->flush();
+  std::_Exit(70);  // EX_SOFTWARE: nothing after this point may be acknowledged
+}
+
+}  // namespace pact::coordinator

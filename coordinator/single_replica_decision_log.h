@@ -1,0 +1,58 @@
+// SingleReplicaDecisionLog: the DecisionLog of a coordinator without replicas, on the WAL
+// (wal/log.h). A proposal is appended at once and chosen when it is durable: Flush() forces
+// every appended proposal with one fsync (group commit), and TakeChosen() then reports them.
+// END entries are appended without forcing.
+//
+// Open() replays the log, then appends EPOCH(previous + 1) durably before returning, so every
+// start of a coordinator is a new epoch and no txid of it existed before. Replay refuses a log
+// that breaks the entry grammar (a COMMIT of an epoch newer than the last EPOCH, an END without
+// its COMMIT, a second COMMIT for one txid) with Corruption.
+//
+// Not thread-safe (one driver thread). The FileSystem is borrowed and must outlive the log.
+#ifndef PACT_COORDINATOR_SINGLE_REPLICA_DECISION_LOG_H_
+#define PACT_COORDINATOR_SINGLE_REPLICA_DECISION_LOG_H_
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/file_system.h"
+#include "coordinator/core/decision_log.h"
+#include "wal/log.h"
+
+namespace pact::coordinator {
+
+class SingleReplicaDecisionLog final : public DecisionLog {
+ public:
+  static Result<std::unique_ptr<SingleReplicaDecisionLog>> Open(FileSystem* fs,
+                                                                const wal::LogOptions& options);
+
+  uint64_t epoch() const override { return epoch_; }
+  const std::vector<CommitDecision>& unended() const override { return unended_; }
+  Status Propose(const CommitDecision& decision) override;
+  Status Flush() override;
+  std::vector<TxnId> TakeChosen() override;
+  bool IsChosen(const TxnId& txn) const override;
+  Status RecordEnd(const TxnId& txn) override;
+
+  // The WAL underneath (for tests and the simulator's durability checks).
+  wal::Log& log() { return *log_; }
+  // Proposals appended but not yet durable.
+  size_t pending() const { return pending_.size(); }
+
+ private:
+  explicit SingleReplicaDecisionLog(std::unique_ptr<wal::Log> log) : log_(std::move(log)) {}
+
+  std::unique_ptr<wal::Log> log_;
+  uint64_t epoch_ = 0;
+  std::vector<CommitDecision> unended_;
+  std::map<TxnId, wal::Lsn> pending_;  // proposed, appended, not yet durable
+  std::set<TxnId> chosen_;             // durable COMMIT, END not recorded
+  std::vector<TxnId> newly_chosen_;    // for TakeChosen, in LSN order
+};
+
+}  // namespace pact::coordinator
+
+#endif  // PACT_COORDINATOR_SINGLE_REPLICA_DECISION_LOG_H_

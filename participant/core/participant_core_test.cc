@@ -1,0 +1,246 @@
+// Unit tests of the participant core, driven by hand. The store is played by the test: every
+// StoreRequest the core emits is answered explicitly through OnStoreResult.
+#include "participant/core/participant_core.h"
+
+#include <gtest/gtest.h>
+
+#include <variant>
+
+namespace pact::participant {
+namespace {
+
+using protocol::Outcome;
+using protocol::Vote;
+using Kind = ParticipantRecord::Kind;
+
+ParticipantOptions Options() {
+  ParticipantOptions o;
+  o.name = "p1";
+  o.coordinator = "c1";
+  o.inquiry_ticks_min = 4;
+  o.inquiry_ticks_max = 16;
+  o.active_idle_ticks = 40;
+  o.coordinator_silence_ticks = 30;
+  return o;
+}
+
+template <typename M>
+std::vector<M> Sent(const ParticipantEffects& fx) {
+  std::vector<M> out;
+  for (const ParticipantOutbound& o : fx.send) {
+    if (const M* m = std::get_if<M>(&o.message)) out.push_back(*m);
+  }
+  return out;
+}
+
+class ParticipantCoreTest : public ::testing::Test {
+ protected:
+  ParticipantCoreTest() : core_(Options()) {
+    Result<ParticipantEffects> fx = core_.Recover({}, {});
+    EXPECT_TRUE(fx.ok());
+    EXPECT_EQ(fx->persist, std::vector{ParticipantRecord::Incarnation(1)});
+  }
+
+  ParticipantEffects Step(const protocol::Message& m) {
+    ParticipantEffects fx = core_.Step("c1", m);
+    core_.CheckInvariants();
+    return fx;
+  }
+  ParticipantEffects Store(StoreOp op, const BranchId& b, Status status = Status::Ok(),
+                           PrepareResult result = PrepareResult::kPrepared) {
+    ParticipantEffects fx = core_.OnStoreResult({op, b, status, result});
+    core_.CheckInvariants();
+    return fx;
+  }
+
+  // Enlists txn and returns its branch id.
+  BranchId Enlist(const TxnId& txn, uint32_t number) {
+    ParticipantEffects fx = core_.StartWork(txn);
+    auto enlist = Sent<protocol::EnlistRequest>(fx);
+    EXPECT_EQ(enlist.size(), 1u);
+    EXPECT_EQ(enlist[0].participant, "p1");
+    EXPECT_EQ(enlist[0].incarnation, 1u);
+    fx = Step(protocol::EnlistReply{5, txn, protocol::EnlistStatus::kEnlisted, number});
+    EXPECT_EQ(fx.events.size(), 1u);
+    EXPECT_EQ(fx.events[0].kind, ParticipantEvent::Kind::kEnlisted);
+    return BranchId{txn, number};
+  }
+
+  BranchId Prepared(const TxnId& txn, uint32_t number) {
+    const BranchId b = Enlist(txn, number);
+    ParticipantEffects fx = Step(protocol::PrepareRequest{5, b});
+    EXPECT_EQ(fx.apply.size(), 1u);
+    fx = Store(StoreOp::kPrepare, b);
+    EXPECT_EQ(fx.persist, std::vector{ParticipantRecord::Prepared(b, 5, false)});
+    auto votes = Sent<protocol::VoteReply>(fx);
+    EXPECT_EQ(votes.size(), 1u);
+    EXPECT_EQ(votes[0].vote, Vote::kYes);
+    EXPECT_EQ(fx.send[0].requires_durable, (RecordKey{Kind::kPrepared, b, 0}));
+    return b;
+  }
+
+  ParticipantCore core_;
+};
+
+TEST_F(ParticipantCoreTest, PrepareCommitPersistsBeforeAnswering) {
+  const BranchId b = Prepared(TxnId{5, 1}, 2);
+  ParticipantEffects fx = Step(protocol::BranchCommitRequest{5, b, false});
+  ASSERT_EQ(fx.apply.size(), 1u);
+  EXPECT_EQ(fx.apply[0].op, StoreOp::kCommitPrepared);
+  EXPECT_TRUE(fx.send.empty()) << "the ack waits for the store and the record";
+  fx = Store(StoreOp::kCommitPrepared, b);
+  EXPECT_EQ(fx.persist, std::vector{ParticipantRecord::Committed(b, 5)});
+  auto acks = Sent<protocol::AckReply>(fx);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].outcome, Outcome::kCommitted);
+  // Duplicates answer the same and change nothing.
+  fx = Step(protocol::BranchCommitRequest{5, b, false});
+  EXPECT_TRUE(fx.persist.empty() && fx.apply.empty());
+  EXPECT_EQ(Sent<protocol::AckReply>(fx)[0].outcome, Outcome::kCommitted);
+  fx = Step(protocol::PrepareRequest{5, b});
+  EXPECT_EQ(Sent<protocol::VoteReply>(fx)[0].vote, Vote::kYes);
+  EXPECT_TRUE(core_.Quiescent());
+}
+
+TEST_F(ParticipantCoreTest, AbortBeforePrepareLeavesATombstone) {
+  const BranchId b = Enlist(TxnId{5, 1}, 1);
+  ParticipantEffects fx = Step(protocol::BranchAbortRequest{5, b});
+  EXPECT_EQ(fx.persist, std::vector{ParticipantRecord::Aborted(b, 5)});
+  EXPECT_EQ(Sent<protocol::AckReply>(fx)[0].outcome, Outcome::kAborted);
+  ASSERT_EQ(fx.apply.size(), 1u);
+  EXPECT_EQ(fx.apply[0].op, StoreOp::kRollback) << "active work is released";
+  // The late PREPARE is refused and never reaches the store.
+  fx = Step(protocol::PrepareRequest{5, b});
+  EXPECT_TRUE(fx.apply.empty());
+  EXPECT_EQ(Sent<protocol::VoteReply>(fx)[0].vote, Vote::kNo);
+}
+
+TEST_F(ParticipantCoreTest, AbortForAnUnknownBranchIsDurableFirst) {
+  const BranchId b{TxnId{5, 3}, 1};
+  ParticipantEffects fx = Step(protocol::BranchAbortRequest{5, b});
+  EXPECT_EQ(fx.persist, std::vector{ParticipantRecord::Aborted(b, 5)});
+  EXPECT_EQ(fx.send[0].requires_durable, (RecordKey{Kind::kAborted, b, 0}));
+  EXPECT_EQ(Sent<protocol::VoteReply>(Step(protocol::PrepareRequest{5, b}))[0].vote, Vote::kNo);
+}
+
+TEST_F(ParticipantCoreTest, AbortWhileTheStorePreparesWins) {
+  const BranchId b = Enlist(TxnId{5, 1}, 1);
+  Step(protocol::PrepareRequest{5, b});
+  ParticipantEffects fx = Step(protocol::BranchAbortRequest{5, b});
+  EXPECT_EQ(fx.persist, std::vector{ParticipantRecord::Aborted(b, 5)});
+  fx = Store(StoreOp::kPrepare, b);  // the store prepared after all
+  EXPECT_TRUE(fx.persist.empty());
+  EXPECT_EQ(Sent<protocol::VoteReply>(fx)[0].vote, Vote::kNo);
+  ASSERT_EQ(fx.apply.size(), 1u);
+  EXPECT_EQ(fx.apply[0].op, StoreOp::kRollback);
+  Store(StoreOp::kRollback, b);
+  EXPECT_TRUE(core_.Quiescent());
+}
+
+TEST_F(ParticipantCoreTest, StaleEpochIsDropped) {
+  const BranchId b = Prepared(TxnId{5, 1}, 1);
+  Step(protocol::OutcomeReply{6, b.txn, Outcome::kUnknown});  // fence -> 6
+  ParticipantEffects fx = Step(protocol::BranchAbortRequest{5, b});
+  EXPECT_TRUE(fx.empty());
+  EXPECT_EQ(core_.stats().stale_epoch_dropped, 1u);
+  EXPECT_EQ(core_.View(b.txn)->state, BranchState::kPrepared);
+}
+
+TEST_F(ParticipantCoreTest, InDoubtAsksWithBackoffAndNeverDecidesAlone) {
+  const BranchId b = Prepared(TxnId{5, 1}, 1);
+  std::vector<uint64_t> asked;
+  for (int i = 0; i < 200; ++i) {
+    ParticipantEffects fx = core_.Tick();
+    if (!Sent<protocol::OutcomeRequest>(fx).empty()) asked.push_back(core_.now_ticks());
+    EXPECT_TRUE(fx.persist.empty() && fx.apply.empty());
+  }
+  ASSERT_GE(asked.size(), 5u);
+  EXPECT_EQ(asked[0], 4u);
+  EXPECT_EQ(core_.View(b.txn)->state, BranchState::kPrepared);
+  ParticipantEffects fx = Step(protocol::OutcomeReply{5, b.txn, Outcome::kAborted});
+  ASSERT_EQ(fx.apply.size(), 1u);
+  EXPECT_EQ(fx.apply[0].op, StoreOp::kRollback);
+  fx = Store(StoreOp::kRollback, b);
+  EXPECT_EQ(fx.persist, std::vector{ParticipantRecord::Aborted(b, 5)});
+  EXPECT_TRUE(core_.Quiescent());
+}
+
+TEST_F(ParticipantCoreTest, OnePhaseCommit) {
+  const BranchId b = Enlist(TxnId{5, 1}, 1);
+  ParticipantEffects fx = Step(protocol::BranchCommitRequest{5, b, true});
+  ASSERT_EQ(fx.apply.size(), 1u);
+  fx = Store(StoreOp::kPrepare, b);
+  EXPECT_EQ(fx.persist, std::vector{ParticipantRecord::Prepared(b, 5, true)});
+  ASSERT_EQ(fx.apply.size(), 1u);
+  EXPECT_EQ(fx.apply[0].op, StoreOp::kCommitPrepared);
+  EXPECT_TRUE(fx.send.empty());
+  fx = Store(StoreOp::kCommitPrepared, b);
+  EXPECT_EQ(Sent<protocol::AckReply>(fx)[0].outcome, Outcome::kCommitted);
+  // One-phase for a branch whose work is gone: the transaction aborts.
+  const BranchId lost{TxnId{5, 2}, 1};
+  fx = Step(protocol::BranchCommitRequest{5, lost, true});
+  EXPECT_EQ(Sent<protocol::AckReply>(fx)[0].outcome, Outcome::kAborted);
+}
+
+TEST_F(ParticipantCoreTest, ReadOnlyAndNoVotes) {
+  const BranchId ro = Enlist(TxnId{5, 1}, 1);
+  Step(protocol::PrepareRequest{5, ro});
+  ParticipantEffects fx = Store(StoreOp::kPrepare, ro, Status::Ok(), PrepareResult::kReadOnly);
+  EXPECT_TRUE(fx.persist.empty());
+  EXPECT_EQ(Sent<protocol::VoteReply>(fx)[0].vote, Vote::kReadOnly);
+  const BranchId no = Enlist(TxnId{5, 2}, 1);
+  Step(protocol::PrepareRequest{5, no});
+  fx = Store(StoreOp::kPrepare, no, Status::Unavailable("refused"));
+  EXPECT_EQ(fx.persist, std::vector{ParticipantRecord::Aborted(no, 5)});
+  EXPECT_EQ(Sent<protocol::VoteReply>(fx)[0].vote, Vote::kNo);
+}
+
+TEST_F(ParticipantCoreTest, CommitForAnUnknownBranchIsReported) {
+  ParticipantEffects fx = Step(protocol::BranchCommitRequest{5, BranchId{TxnId{5, 9}, 1}, false});
+  ASSERT_EQ(fx.events.size(), 1u);
+  EXPECT_EQ(fx.events[0].kind, ParticipantEvent::Kind::kInconsistent);
+  EXPECT_TRUE(fx.send.empty() && fx.persist.empty());
+}
+
+TEST(ParticipantRecoveryTest, RestartResolvesEveryBranchByTheTable) {
+  const BranchId in_doubt{TxnId{5, 1}, 1};
+  const BranchId one_phase{TxnId{5, 2}, 1};
+  const BranchId committed{TxnId{5, 3}, 2};
+  const BranchId unlogged{TxnId{5, 4}, 1};
+  const std::vector<ParticipantRecord> records = {
+      ParticipantRecord::Incarnation(1),
+      ParticipantRecord::Prepared(in_doubt, 5, false),
+      ParticipantRecord::Prepared(one_phase, 5, true),
+      ParticipantRecord::Prepared(committed, 5, false),
+      ParticipantRecord::Committed(committed, 5),
+      ParticipantRecord::Incarnation(2),
+  };
+  ParticipantCore core(Options());
+  Result<ParticipantEffects> fx = core.Recover(records, {in_doubt, one_phase, unlogged});
+  ASSERT_TRUE(fx.ok()) << fx.status().ToString();
+  core.CheckInvariants();
+  EXPECT_EQ(core.incarnation(), 3u);
+  EXPECT_EQ(core.epoch_fence(), 5u);
+  EXPECT_EQ(fx->persist, std::vector{ParticipantRecord::Incarnation(3)});
+  auto asks = Sent<protocol::OutcomeRequest>(*fx);
+  ASSERT_EQ(asks.size(), 1u);
+  EXPECT_EQ(asks[0].txn, in_doubt.txn);
+  ASSERT_EQ(fx->apply.size(), 2u);
+  EXPECT_EQ(fx->apply[0].op, StoreOp::kCommitPrepared);  // one-phase: the decision is ours
+  EXPECT_EQ(fx->apply[0].branch, one_phase);
+  EXPECT_EQ(fx->apply[1].op, StoreOp::kRollback);  // never voted: presumed abort
+  EXPECT_EQ(fx->apply[1].branch, unlogged);
+}
+
+TEST(ParticipantRecoveryTest, RefusesContradictingRecords) {
+  const BranchId b{TxnId{5, 1}, 1};
+  ParticipantCore core(Options());
+  EXPECT_EQ(core.Recover({ParticipantRecord::Committed(b, 5), ParticipantRecord::Prepared(b, 5, false)},
+                         {})
+                .status()
+                .code(),
+            StatusCode::kCorruption);
+}
+
+}  // namespace
+}  // namespace pact::participant
