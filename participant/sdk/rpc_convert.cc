@@ -40,6 +40,22 @@ TxnId FromRpc(const rpc::TxnId& txid) {
   return TxnId{static_cast<uint64_t>(txid.epoch), static_cast<uint64_t>(txid.sequence)};
 }
 
+protocol::Vote FromRpc(rpc::Vote vote) {
+  switch (vote) {
+    case rpc::Vote::YES: return protocol::Vote::kYes;
+    case rpc::Vote::READ_ONLY: return protocol::Vote::kReadOnly;
+    default: return protocol::Vote::kNo;
+  }
+}
+
+protocol::Outcome FromRpc(rpc::Outcome outcome) {
+  switch (outcome) {
+    case rpc::Outcome::COMMITTED: return protocol::Outcome::kCommitted;
+    case rpc::Outcome::ABORTED: return protocol::Outcome::kAborted;
+    default: return protocol::Outcome::kUnknown;
+  }
+}
+
 Result<TxnId> ParseRpc(const rpc::TxnId& txid) {
   if (txid.epoch <= 0 || txid.sequence <= 0) {
     return Status::InvalidArgument(

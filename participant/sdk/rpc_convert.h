@@ -15,8 +15,11 @@ rpc::BranchRef ToRpc(const BranchId& branch);
 rpc::Outcome ToRpc(protocol::Outcome outcome);
 rpc::Vote ToRpc(protocol::Vote vote);
 
-// Unchecked: use only on values a Pact coordinator produced (replies to our own requests).
+// Unchecked: use only on values a Pact process produced (replies to our own requests).
 TxnId FromRpc(const rpc::TxnId& txid);
+// Unknown enum values (a newer or broken peer) map to the safe side: NO, UNKNOWN.
+protocol::Vote FromRpc(rpc::Vote vote);
+protocol::Outcome FromRpc(rpc::Outcome outcome);
 // Checked: ids from a request must be positive; anything else is InvalidArgument.
 Result<TxnId> ParseRpc(const rpc::TxnId& txid);
 Result<BranchId> ParseRpc(const rpc::BranchRef& branch);
