@@ -320,18 +320,21 @@ Status Log::CommitLocked(std::unique_lock<std::mutex>& lock, Lsn lsn) {
     if (durable_lsn_ >= lsn) return Status::Ok();
     if (!error_.ok()) return error_;
     if (!leader_active_) break;
-    // A leader is writing a group that may or may not hold `lsn`; wait for its outcome.
-    durable_cv_.wait(lock);
+    // A leader is writing group_; `lsn` is in it, or will be in the next one.
+    const uint64_t group = lsn <= group_lsn_ ? group_ : group_ + 1;
+    group_done_cv_[group % 2].wait(lock);
   }
 
   // Lead: take everything buffered (it includes `lsn`), write and sync it without the mutex,
   // so that appends meanwhile gather into the next group.
   leader_active_ = true;
+  const uint64_t group = ++group_;
+  group_lsn_ = last_lsn_;
   std::vector<Chunk> batch;
   batch.swap(pending_);
   pending_.push_back(Chunk{writer_.log_number(), "", writer_.offset(), ""});
   pending_bytes_ = 0;
-  const Lsn batch_lsn = last_lsn_;
+  const Lsn batch_lsn = group_lsn_;
   PACT_CHECK(batch_lsn >= lsn && batch_lsn > durable_lsn_);
 
   lock.unlock();
@@ -356,9 +359,19 @@ Status Log::CommitLocked(std::unique_lock<std::mutex>& lock, Lsn lsn) {
                                          status.ToString()));
     PACT_LOG_ERROR("{}", error_.ToString());
   }
-  durable_cv_.notify_all();
-  if (!status.ok()) return error_;
-  return Status::Ok();
+  // Wake the waiters this group covered, and one waiter of the next group to lead it (any
+  // waiter of the next group is covered by whoever leads it, so one is enough). Notify
+  // without the mutex, so the woken threads do not at once block on it again.
+  Status result = status.ok() ? Status::Ok() : error_;
+  lock.unlock();
+  group_done_cv_[group % 2].notify_all();
+  if (status.ok()) {
+    group_done_cv_[(group + 1) % 2].notify_one();
+  } else {
+    group_done_cv_[(group + 1) % 2].notify_all();
+  }
+  lock.lock();
+  return result;
 }
 
 Status Log::WriteBatch(std::vector<Chunk>& batch, std::vector<uint32_t>* created) {
@@ -427,7 +440,7 @@ Status Log::Close() {
   if (closed_) return Status::Ok();
   closed_ = true;
   Status status = CommitLocked(lock, last_lsn_);
-  durable_cv_.wait(lock, [this] { return !leader_active_; });
+  while (leader_active_) group_done_cv_[group_ % 2].wait(lock);
   if (file_ != nullptr) {
     Status close = file_->Close();
     file_.reset();

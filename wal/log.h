@@ -154,7 +154,12 @@ class Log {
   const LogOptions options_;
 
   mutable std::mutex mutex_;
-  std::condition_variable durable_cv_;  // signalled when a leader finishes (or fails)
+  // Waiters for group `g` wait on group_done_cv_[g % 2]: those the group in flight covers, and
+  // those that need the next group. So a finished group wakes only the waiters it made
+  // durable, plus one waiter to lead the next group, rather than every waiter.
+  std::condition_variable group_done_cv_[2];
+  uint64_t group_ = 0;          // number of the last group a leader started
+  Lsn group_lsn_ = kNoLsn;      // last LSN of that group
   Lsn last_lsn_ = kNoLsn;
   Lsn durable_lsn_ = kNoLsn;
   bool leader_active_ = false;  // a leader owns file_ and is writing outside the mutex

@@ -31,31 +31,6 @@ std::string_view FragmentTypeName(FragmentType type) {
   return "unknown";
 }
 
-void PutFixed16(char* out, uint16_t value) {
-  for (int i = 0; i < 2; ++i) out[i] = static_cast<char>(value >> (8 * i));
-}
-void PutFixed32(char* out, uint32_t value) {
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(value >> (8 * i));
-}
-void PutFixed64(char* out, uint64_t value) {
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(value >> (8 * i));
-}
-uint16_t GetFixed16(const char* in) {
-  uint16_t value = 0;
-  for (int i = 0; i < 2; ++i) value |= static_cast<uint16_t>(static_cast<uint8_t>(in[i]) << (8 * i));
-  return value;
-}
-uint32_t GetFixed32(const char* in) {
-  uint32_t value = 0;
-  for (int i = 0; i < 4; ++i) value |= static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << (8 * i);
-  return value;
-}
-uint64_t GetFixed64(const char* in) {
-  uint64_t value = 0;
-  for (int i = 0; i < 8; ++i) value |= static_cast<uint64_t>(static_cast<uint8_t>(in[i])) << (8 * i);
-  return value;
-}
-
 uint32_t Crc32c(std::string_view data) {
   Crc32cComputer crc;
   crc.process_bytes(data.data(), data.size());

@@ -45,13 +45,30 @@ inline constexpr uint64_t kSegmentBytesLimit = uint64_t{1} << 40;
 inline constexpr uint32_t kLogNumberMin = 1;
 inline constexpr uint32_t kLogNumberMax = UINT32_MAX;
 
-// Little-endian fixed-width integers.
-void PutFixed16(char* out, uint16_t value);
-void PutFixed32(char* out, uint32_t value);
-void PutFixed64(char* out, uint64_t value);
-uint16_t GetFixed16(const char* in);
-uint32_t GetFixed32(const char* in);
-uint64_t GetFixed64(const char* in);
+// Little-endian fixed-width integers (inline: the reader calls them at every byte offset it
+// scans after damage).
+inline void PutFixed16(char* out, uint16_t value) {
+  for (int i = 0; i < 2; ++i) out[i] = static_cast<char>(value >> (8 * i));
+}
+inline void PutFixed32(char* out, uint32_t value) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(value >> (8 * i));
+}
+inline void PutFixed64(char* out, uint64_t value) {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(value >> (8 * i));
+}
+inline uint16_t GetFixed16(const char* in) {
+  return static_cast<uint16_t>(static_cast<uint8_t>(in[0]) | (static_cast<uint8_t>(in[1]) << 8));
+}
+inline uint32_t GetFixed32(const char* in) {
+  uint32_t value = 0;
+  for (int i = 0; i < 4; ++i) value |= uint32_t{static_cast<uint8_t>(in[i])} << (8 * i);
+  return value;
+}
+inline uint64_t GetFixed64(const char* in) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) value |= uint64_t{static_cast<uint8_t>(in[i])} << (8 * i);
+  return value;
+}
 
 // CRC32C (Castagnoli) of `data` (Boost.CRC), and its masked form as stored (wal-format.md 2).
 uint32_t Crc32c(std::string_view data);
