@@ -10,15 +10,6 @@
 #include "common/logging.h"
 
 namespace pact::coordinator {
-namespace {
-
-// Reply addresses of Call()s; participants are named by "host:port", so this cannot collide.
-constexpr std::string_view kCallPrefix = "call/";
-
-bool IsCallAddress(std::string_view to) { return to.starts_with(kCallPrefix); }
-
-}  // namespace
-
 Result<std::unique_ptr<CoordinatorDriver>> CoordinatorDriver::Start(
     const DriverOptions& options, std::string name, std::unique_ptr<DecisionLog> log,
     Clock* clock) {
@@ -55,30 +46,34 @@ void CoordinatorDriver::Stop() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
     inputs_changed_.notify_all();
-    replies_changed_.notify_all();
   }
+  replies_.Shutdown();
   if (thread_.joinable()) thread_.join();
   if (sender_ != nullptr) sender_->Stop();
 }
 
 Result<protocol::Message> CoordinatorDriver::Call(const protocol::Message& request, int wait_ms) {
-  std::unique_lock lock(mutex_);
-  if (stopping_) return Status::Unavailable(fmt::format("coordinator {} is stopping", name_));
-  if (inputs_.size() >= options_.inputs_queued_max) {
-    return Status::Overloaded(
-        fmt::format("coordinator {}: {} requests queued", name_, inputs_.size()));
+  const std::string address = replies_.Register();
+  {
+    std::lock_guard lock(mutex_);
+    Status refused;
+    if (stopping_) {
+      refused = Status::Unavailable(fmt::format("coordinator {} is stopping", name_));
+    } else if (inputs_.size() >= options_.inputs_queued_max) {
+      refused = Status::Overloaded(
+          fmt::format("coordinator {}: {} requests queued", name_, inputs_.size()));
+    }
+    if (!refused.ok()) {
+      replies_.Forget(address);
+      return refused;
+    }
+    inputs_.push_back(Input{address, request});
+    inputs_changed_.notify_one();
   }
-  const std::string address = fmt::format("{}{}", kCallPrefix, next_call_++);
-  PendingCall& call = calls_[address];
-  inputs_.push_back(Input{address, request});
-  inputs_changed_.notify_one();
-
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
-  replies_changed_.wait_until(lock, deadline, [&] { return call.reply.has_value() || stopping_; });
-  std::optional<protocol::Message> reply = std::move(call.reply);
-  calls_.erase(address);
+  std::optional<protocol::Message> reply = replies_.Wait(
+      address, std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms));
   if (reply.has_value()) return std::move(*reply);
-  if (stopping_) return Status::Unavailable(fmt::format("coordinator {} stopped", name_));
+  if (replies_.shut_down()) return Status::Unavailable(fmt::format("coordinator {} stopped", name_));
   return Status::OutcomeUnknown(fmt::format("coordinator {}: no reply to {} within {} ms", name_,
                                             protocol::MessageName(request), wait_ms));
 }
@@ -140,9 +135,6 @@ void CoordinatorDriver::Run() {
     core_.CheckInvariants();
     for (auto& inspect : inspections) inspect();
   }
-  // Waiting calls learn that no reply will come.
-  std::lock_guard lock(mutex_);
-  replies_changed_.notify_all();
 }
 
 void CoordinatorDriver::Append(CoordinatorEffects& into, CoordinatorEffects more) {
@@ -194,14 +186,8 @@ void CoordinatorDriver::ReleaseHeld() {
 }
 
 void CoordinatorDriver::Route(CoordinatorOutbound outbound) {
-  if (IsCallAddress(outbound.to)) {
-    std::lock_guard lock(mutex_);
-    auto it = calls_.find(outbound.to);
-    // The caller may have given up already; its reply is then dropped.
-    if (it != calls_.end() && !it->second.reply.has_value()) {
-      it->second.reply = std::move(outbound.message);
-      replies_changed_.notify_all();
-    }
+  if (ReplyRouter::IsReplyAddress(outbound.to)) {
+    replies_.Deliver(outbound.to, std::move(outbound.message));
     return;
   }
   sender_->Send(outbound.to, std::move(outbound.message));

@@ -32,6 +32,7 @@
 
 #include "common/clock.h"
 #include "common/protocol.h"
+#include "common/reply_router.h"
 #include "common/status.h"
 #include "coordinator/core/coordinator_core.h"
 #include "coordinator/core/decision_log.h"
@@ -74,9 +75,6 @@ class CoordinatorDriver {
     std::string from;
     protocol::Message message;
   };
-  struct PendingCall {
-    std::optional<protocol::Message> reply;
-  };
 
   CoordinatorDriver(const DriverOptions& options, std::string name,
                     std::unique_ptr<DecisionLog> log, Clock* clock);
@@ -100,12 +98,10 @@ class CoordinatorDriver {
 
   std::mutex mutex_;
   std::condition_variable inputs_changed_;
-  std::condition_variable replies_changed_;
   std::deque<Input> inputs_;
   std::deque<std::function<void()>> inspections_;  // run on the driver thread
-  std::map<std::string, PendingCall> calls_;        // by reply address
-  uint64_t next_call_ = 1;
   bool stopping_ = false;
+  ReplyRouter replies_;
 
   std::unique_ptr<ParticipantSender> sender_;
   std::thread thread_;
