@@ -125,15 +125,16 @@ Status ReadWriteSet(ByteReader* reader, WriteSet* write_set) {
     uint8_t kind = 0;
     std::string_view key;
     if (!reader->ReadFixed8(&kind)) return CorruptionAt(*reader, "truncated op kind");
-    if (kind != static_cast<uint8_t>(OpKind::kPut) && kind != static_cast<uint8_t>(OpKind::kDelete)) {
+    if (kind != static_cast<uint8_t>(OpKind::kPut) &&
+        kind != static_cast<uint8_t>(OpKind::kDelete)) {
       return CorruptionAt(*reader, fmt::format("unknown op kind {}", kind));
     }
     if (!reader->ReadLengthPrefixed(&key)) return CorruptionAt(*reader, "truncated key");
     if (key.empty()) return CorruptionAt(*reader, "empty key");
     if (!write_set->empty() && !(write_set->rbegin()->first < key)) {
-      return CorruptionAt(*reader, fmt::format("key {} does not follow {} in ascending order",
-                                               Printable(key),
-                                               Printable(write_set->rbegin()->first)));
+      return CorruptionAt(
+          *reader, fmt::format("key {} does not follow {} in ascending order", Printable(key),
+                               Printable(write_set->rbegin()->first)));
     }
     std::optional<std::string> value;
     if (kind == static_cast<uint8_t>(OpKind::kPut)) {

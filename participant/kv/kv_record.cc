@@ -21,9 +21,12 @@ std::string EncodeHeader(RecordType type, const BranchId& branch) {
 
 std::string_view RecordTypeName(RecordType type) {
   switch (type) {
-    case RecordType::kPrepare: return "PREPARE";
-    case RecordType::kCommit: return "COMMIT";
-    case RecordType::kRollback: return "ROLLBACK";
+    case RecordType::kPrepare:
+      return "PREPARE";
+    case RecordType::kCommit:
+      return "COMMIT";
+    case RecordType::kRollback:
+      return "ROLLBACK";
   }
   return "unknown";
 }
@@ -52,8 +55,9 @@ Result<Record> DecodeRecord(std::string_view bytes) {
   Record record;
   if (!reader.ReadFixed8(&version)) return CorruptionAt(reader, "empty record");
   if (version != kRecordFormatVersion) {
-    return CorruptionAt(reader, fmt::format("unknown record format version {} (this build reads {})",
-                                            version, kRecordFormatVersion));
+    return CorruptionAt(
+        reader, fmt::format("unknown record format version {} (this build reads {})", version,
+                            kRecordFormatVersion));
   }
   if (!reader.ReadFixed8(&type)) return CorruptionAt(reader, "truncated record type");
   if (type < static_cast<uint8_t>(RecordType::kPrepare) ||

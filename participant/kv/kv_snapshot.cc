@@ -16,8 +16,8 @@ uint32_t FileCrc(std::string_view covered) { return wal::MaskCrc(wal::Crc32c(cov
 Status ReadEntries(ByteReader* reader, uint64_t count, Snapshot* snapshot) {
   // Each entry takes at least two lengths and one key byte.
   if (count > reader->remaining() / 9) {
-    return CorruptionAt(*reader, fmt::format("entry count {} exceeds what {} bytes can hold",
-                                             count, reader->remaining()));
+    return CorruptionAt(*reader, fmt::format("entry count {} exceeds what {} bytes can hold", count,
+                                             reader->remaining()));
   }
   for (uint64_t i = 0; i < count; ++i) {
     std::string_view key;
@@ -56,8 +56,8 @@ Status ReadPrepared(ByteReader* reader, uint32_t count, Snapshot* snapshot) {
             ->second;
     for (const auto& [key, value] : stored) {
       if (!locked.insert(key).second) {
-        return CorruptionAt(*reader, fmt::format("key {} is in two prepared branches",
-                                                 Printable(key)));
+        return CorruptionAt(*reader,
+                            fmt::format("key {} is in two prepared branches", Printable(key)));
       }
     }
   }
@@ -87,8 +87,8 @@ void SnapshotEncoder::AddEntry(std::string_view key, std::string_view value) {
 }
 
 void SnapshotEncoder::AddPrepared(const BranchId& branch, const WriteSet& write_set) {
-  PACT_CHECK(!finished_ && entries_added_ == entry_count_,
-             "prepared branch before all {} entries", entry_count_);
+  PACT_CHECK(!finished_ && entries_added_ == entry_count_, "prepared branch before all {} entries",
+             entry_count_);
   PACT_CHECK(branch.valid() && !write_set.empty(), "prepared branch {} is invalid or empty",
              branch);
   if (prepared_count_offset_ == 0) {
@@ -131,12 +131,14 @@ Result<Snapshot> DecodeSnapshot(std::string_view file) {
   PACT_CHECK(reader.ReadFixed32(&version));
   if (version != kSnapshotFormatVersion) {
     return CorruptionAt(reader, fmt::format("unknown snapshot format version {} (this build "
-                                            "reads {})", version, kSnapshotFormatVersion));
+                                            "reads {})",
+                                            version, kSnapshotFormatVersion));
   }
   PACT_CHECK(reader.ReadFixed64(&body_bytes));
   if (body_bytes != file.size() - kSnapshotHeaderBytes - kSnapshotTrailerBytes) {
     return CorruptionAt(reader, fmt::format("body length {} disagrees with the file size {} "
-                                            "(truncated or extended?)", body_bytes, file.size()));
+                                            "(truncated or extended?)",
+                                            body_bytes, file.size()));
   }
   const std::string_view covered = file.substr(0, file.size() - kSnapshotTrailerBytes);
   const uint32_t stored_crc = wal::GetFixed32(file.data() + covered.size());

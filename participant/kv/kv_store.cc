@@ -15,8 +15,8 @@ namespace {
 constexpr std::string_view kWalDirName = "wal";
 constexpr std::string_view kSnapshotFileName = "snapshot";
 constexpr std::string_view kTempSuffix = ".tmp";  // FileSystem::WriteFileAtomically's
-constexpr uint64_t kAbsentVersion = 0;  // the version a read of a missing key records
-constexpr uint64_t kLoadedVersion = 1;  // the version of data loaded at Open
+constexpr uint64_t kAbsentVersion = 0;            // the version a read of a missing key records
+constexpr uint64_t kLoadedVersion = 1;            // the version of data loaded at Open
 
 Status CheckRange(std::string_view name, uint64_t value, uint64_t low, uint64_t high) {
   if (value >= low && value <= high) return Status::Ok();
@@ -124,8 +124,8 @@ Status KvStore::LoadSnapshot() {
   Result<kv::Snapshot> snapshot = kv::DecodeSnapshot(bytes);
   if (!snapshot.ok()) {
     // No fallback: the WAL segments an older snapshot would need may be gone.
-    return Status::Corruption(fmt::format("{}: snapshot {} is damaged, refusing to open: {}",
-                                          name_, snapshot_path_, snapshot.status().message()));
+    return Status::Corruption(fmt::format("{}: snapshot {} is damaged, refusing to open: {}", name_,
+                                          snapshot_path_, snapshot.status().message()));
   }
   std::lock_guard lock(mutex_);
   snapshot_lsn_ = snapshot->lsn;
@@ -242,8 +242,8 @@ void KvStore::LockWritesLocked(const BranchId& id, const Branch& branch) {
 void KvStore::UnlockWritesLocked(const BranchId& id, const Branch& branch) {
   for (const auto& [key, value] : branch.writes) {
     auto it = locks_.find(key);
-    PACT_CHECK(it != locks_.end() && it->second == id, "{}: branch {} does not hold key {}",
-               name_, id, kv::Printable(key));
+    PACT_CHECK(it != locks_.end() && it->second == id, "{}: branch {} does not hold key {}", name_,
+               id, kv::Printable(key));
     locks_.erase(it);
   }
   state_cv_.notify_all();
@@ -313,9 +313,8 @@ Status KvStore::WaitForLocksLocked(
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       return Status::Unavailable(
-          fmt::format("{}: {}: key {} is locked by prepared branch {}; gave up after {} ms",
-                      name_, what, kv::Printable(conflict->key), conflict->owner,
-                      options_.lock_wait_ms));
+          fmt::format("{}: {}: key {} is locked by prepared branch {}; gave up after {} ms", name_,
+                      what, kv::Printable(conflict->key), conflict->owner, options_.lock_wait_ms));
     }
     state_cv_.wait_until(lock, deadline);
   }
@@ -350,13 +349,13 @@ Status KvStore::ValidateReadsLocked(const BranchId& id, const Branch& branch) co
       }
       break;
     }
-    const bool unchanged = i == scan.seen.size() && (it == data_.end() || !InRange(it->first, scan.end));
+    const bool unchanged =
+        i == scan.seen.size() && (it == data_.end() || !InRange(it->first, scan.end));
     if (unchanged) continue;
     return Status::Aborted(fmt::format(
         "{}: prepare of branch {}: a commit added, changed or removed a key in the range "
         "[{}, {}) the branch scanned (serialization conflict); the branch is rolled back",
-        name_, id, kv::Printable(scan.start),
-        scan.end.empty() ? "end" : kv::Printable(scan.end)));
+        name_, id, kv::Printable(scan.start), scan.end.empty() ? "end" : kv::Printable(scan.end)));
   }
   return Status::Ok();
 }
@@ -366,8 +365,8 @@ Status KvStore::ValidateReadsLocked(const BranchId& id, const Branch& branch) co
 Status KvStore::RecordReadLocked(Branch* branch, std::string_view key, uint64_t version) {
   if (branch->reads.contains(key)) return Status::Ok();
   if (branch->read_keys >= options_.read_set_keys_max) {
-    return Status::InvalidArgument(fmt::format("{}: the branch read {} keys, read_set_keys_max",
-                                               name_, branch->read_keys));
+    return Status::InvalidArgument(
+        fmt::format("{}: the branch read {} keys, read_set_keys_max", name_, branch->read_keys));
   }
   branch->reads.emplace(std::string(key), version);
   ++branch->read_keys;
@@ -436,8 +435,8 @@ Status KvStore::CheckScanArgs(std::string_view start, std::string_view end, uint
                                                name_, kv::Printable(start), kv::Printable(end)));
   }
   if (limit == 0 || limit > options_.scan_entries_max) {
-    return Status::InvalidArgument(fmt::format("{}: scan: limit {} is not in [1, {}]", name_,
-                                               limit, options_.scan_entries_max));
+    return Status::InvalidArgument(fmt::format("{}: scan: limit {} is not in [1, {}]", name_, limit,
+                                               options_.scan_entries_max));
   }
   return Status::Ok();
 }
@@ -455,8 +454,8 @@ Status KvStore::BeginBranch(const BranchId& id) {
     return Status::FailedPrecondition(fmt::format("{}: branch {} is open here already", name_, id));
   }
   if (branches_.size() >= options_.branches_max) {
-    return Status::Overloaded(fmt::format("{}: {} branches are open (branches_max)", name_,
-                                          branches_.size()));
+    return Status::Overloaded(
+        fmt::format("{}: {} branches are open (branches_max)", name_, branches_.size()));
   }
   branches_.emplace(id, Branch{});
   return Status::Ok();
@@ -469,7 +468,8 @@ Result<PrepareResult> KvStore::Prepare(const BranchId& id) {
   if (it == branches_.end()) {
     return Status::NotFound(fmt::format(
         "{}: prepare of branch {}: no such branch (never begun here, finished, or lost in a "
-        "restart)", name_, id));
+        "restart)",
+        name_, id));
   }
   Branch& branch = it->second;
   if (branch.busy) {
@@ -480,9 +480,9 @@ Result<PrepareResult> KvStore::Prepare(const BranchId& id) {
   PACT_CHECK(branch.state == BranchState::kActive);
 
   branch.busy = true;
-  Status status = WaitForLocksLocked(lock, fmt::format("prepare of branch {}", id),
-                                     /*for_append=*/true,
-                                     [&] { return FindPrepareConflictLocked(branch); });
+  Status status =
+      WaitForLocksLocked(lock, fmt::format("prepare of branch {}", id),
+                         /*for_append=*/true, [&] { return FindPrepareConflictLocked(branch); });
   if (status.ok()) status = ValidateReadsLocked(id, branch);
   if (!status.ok()) {
     branches_.erase(it);  // Resource: a failed Prepare has rolled the branch back
@@ -541,8 +541,8 @@ Status KvStore::EndPreparedLocked(std::unique_lock<std::mutex>& lock,
     branch.busy = false;
     return wait;
   }
-  branch.state = type == kv::RecordType::kCommit ? BranchState::kCommitting
-                                                  : BranchState::kRollingBack;
+  branch.state =
+      type == kv::RecordType::kCommit ? BranchState::kCommitting : BranchState::kRollingBack;
   ++inflight_;
   lock.unlock();
 
@@ -577,7 +577,8 @@ Status KvStore::CommitPrepared(const BranchId& id) {
   if (it == branches_.end()) {
     return Status::NotFound(fmt::format(
         "{}: commit of branch {}: no prepared branch of that id here (committed or rolled back "
-        "already, or never prepared)", name_, id));
+        "already, or never prepared)",
+        name_, id));
   }
   if (it->second.busy) {
     return Status::FailedPrecondition(
@@ -635,9 +636,9 @@ Result<std::optional<std::string>> KvStore::Get(const BranchId& id, std::string_
   PACT_ASSIGN_OR_RETURN(Branch * branch, ActiveBranchLocked(id, "get"));
   if (auto own = branch->writes.find(key); own != branch->writes.end()) return own->second;
   BusyScope busy(branch);
-  PACT_RETURN_IF_ERROR(WaitForLocksLocked(
-      lock, fmt::format("get of key {} in branch {}", kv::Printable(key), id),
-      /*for_append=*/false, [&] { return FindLockLocked(key); }));
+  PACT_RETURN_IF_ERROR(
+      WaitForLocksLocked(lock, fmt::format("get of key {} in branch {}", kv::Printable(key), id),
+                         /*for_append=*/false, [&] { return FindLockLocked(key); }));
   auto entry = data_.find(key);
   PACT_RETURN_IF_ERROR(
       RecordReadLocked(branch, key, entry == data_.end() ? kAbsentVersion : entry->second.version));
@@ -696,8 +697,8 @@ Result<std::vector<KvEntry>> KvStore::Scan(const BranchId& id, std::string_view 
   std::vector<KvEntry> entries;
   std::string covered_end;
   // The range the result depends on shrinks as the data grows, so scan again after each wait.
-  PACT_RETURN_IF_ERROR(WaitForLocksLocked(
-      lock, fmt::format("scan in branch {}", id), /*for_append=*/false, [&] {
+  PACT_RETURN_IF_ERROR(
+      WaitForLocksLocked(lock, fmt::format("scan in branch {}", id), /*for_append=*/false, [&] {
         entries = MergeScanLocked(branch->writes, start_key, end_key, limit, &covered_end);
         return FindLockInRangeLocked(start_key, covered_end);
       }));
@@ -754,8 +755,7 @@ void KvStore::MaybeCheckpoint() {
   std::unique_lock checkpoint_lock(checkpoint_mutex_, std::try_to_lock);
   if (!checkpoint_lock.owns_lock()) return;  // another thread is checkpointing
   if (Status status = RunCheckpoint(); !status.ok()) {
-    PACT_LOG_WARN("{}: checkpoint failed (the WAL keeps everything): {}", name_,
-                  status.ToString());
+    PACT_LOG_WARN("{}: checkpoint failed (the WAL keeps everything): {}", name_, status.ToString());
   }
 }
 
@@ -779,8 +779,8 @@ Status KvStore::RunCheckpoint() {
     state_cv_.notify_all();
     PACT_RETURN_IF_ERROR(UsableLocked());
     lsn = log_->last_lsn();
-    PACT_CHECK(log_->durable_lsn() >= lsn, "{}: checkpoint at LSN {} but only {} is durable",
-               name_, lsn, log_->durable_lsn());
+    PACT_CHECK(log_->durable_lsn() >= lsn, "{}: checkpoint at LSN {} but only {} is durable", name_,
+               lsn, log_->durable_lsn());
     snapshot = EncodeSnapshotLocked(lsn);
     log_bytes_since_checkpoint_ = 0;
   }
@@ -842,8 +842,8 @@ void KvStore::CheckInvariants() const {
     PACT_CHECK(!transit || branch.busy, "{}: branch {} in flight, not busy", name_, id);
     inflight += transit ? 1 : 0;
     for (const auto& [key, value] : branch.writes) {
-      PACT_CHECK(!key.empty() && key.size() <= kKvKeyBytesLimit, "{}: bad key in branch {}",
-                 name_, id);
+      PACT_CHECK(!key.empty() && key.size() <= kKvKeyBytesLimit, "{}: bad key in branch {}", name_,
+                 id);
       auto owner = locks_.find(key);
       if (branch.state == BranchState::kActive) {
         PACT_CHECK(owner == locks_.end() || owner->second != id,
@@ -869,8 +869,8 @@ void KvStore::CheckInvariants() const {
                version_);
   }
   if (log_ != nullptr) {
-    PACT_CHECK(snapshot_lsn_ <= log_->last_lsn(), "{}: snapshot LSN {} beyond the log's {}",
-               name_, snapshot_lsn_, log_->last_lsn());
+    PACT_CHECK(snapshot_lsn_ <= log_->last_lsn(), "{}: snapshot LSN {} beyond the log's {}", name_,
+               snapshot_lsn_, log_->last_lsn());
   }
 }
 

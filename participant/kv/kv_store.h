@@ -69,13 +69,14 @@ struct KvOptions {
   std::string dir;  // the store's directory; created if missing; holds snapshot and wal/
   uint64_t key_bytes_max = uint64_t{4} << 10;         // keys are 1..key_bytes_max bytes
   uint64_t value_bytes_max = uint64_t{1} << 20;       // values are 0..value_bytes_max bytes
-  uint64_t write_set_bytes_max = uint64_t{16} << 20;     // encoded ops of one branch (kv::OpBytes)
-  uint64_t read_set_keys_max = 100'000;        // keys one branch may read (scans count entries)
-  uint64_t scan_entries_max = 10'000;          // the largest `limit` of one Scan
-  uint64_t branches_max = 10'000;              // open branches, active or prepared (kOverloaded)
-  uint64_t lock_wait_ms = 1'000;               // wait for a prepared branch's lock (0: none)
-  uint64_t checkpoint_log_bytes = uint64_t{64} << 20;    // WAL bytes between checkpoints (0: manual only)
-  uint64_t log_segment_bytes_max = uint64_t{8} << 20;    // WAL segment size (wal::LogOptions)
+  uint64_t write_set_bytes_max = uint64_t{16} << 20;  // encoded ops of one branch (kv::OpBytes)
+  uint64_t read_set_keys_max = 100'000;  // keys one branch may read (scans count entries)
+  uint64_t scan_entries_max = 10'000;    // the largest `limit` of one Scan
+  uint64_t branches_max = 10'000;        // open branches, active or prepared (kOverloaded)
+  uint64_t lock_wait_ms = 1'000;         // wait for a prepared branch's lock (0: none)
+  uint64_t checkpoint_log_bytes = uint64_t{64}
+                                  << 20;  // WAL bytes between checkpoints (0: manual only)
+  uint64_t log_segment_bytes_max = uint64_t{8} << 20;  // WAL segment size (wal::LogOptions)
 };
 
 struct KvEntry {
@@ -196,7 +197,7 @@ class KvStore final : public Resource {
     BranchState state = BranchState::kActive;
     bool busy = false;  // a call for this branch is running with the mutex released
     kv::WriteSet writes;
-    uint64_t write_bytes = 0;  // kv::WriteSetOpBytes(writes)
+    uint64_t write_bytes = 0;                            // kv::WriteSetOpBytes(writes)
     std::map<std::string, uint64_t, std::less<>> reads;  // key -> version seen (0: absent)
     std::vector<ScanRead> scans;
     uint64_t read_keys = 0;  // against read_set_keys_max
@@ -281,8 +282,8 @@ class KvStore final : public Resource {
   Data data_;
   std::map<BranchId, Branch> branches_;  // ordered: ListPrepared and snapshots are sorted
   std::map<std::string, BranchId, std::less<>> locks_;  // key -> the branch that locked it
-  uint64_t version_ = 1;  // the last commit's version; data loaded at Open has version 1
-  uint64_t inflight_ = 0;  // branches in kPreparing, kCommitting or kRollingBack
+  uint64_t version_ = 1;             // the last commit's version; data loaded at Open has version 1
+  uint64_t inflight_ = 0;            // branches in kPreparing, kCommitting or kRollingBack
   bool checkpoint_pending_ = false;  // a checkpoint holds new appends back
   uint64_t log_bytes_since_checkpoint_ = 0;
   wal::Lsn snapshot_lsn_ = wal::kNoLsn;
