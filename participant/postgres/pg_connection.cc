@@ -1,0 +1,197 @@
+#include "participant/postgres/pg_connection.h"
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+
+#include <charconv>
+#include <string>
+
+namespace pact {
+namespace {
+
+constexpr size_t kSqlInMessageBytesMax = 120;
+
+using PgResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+// libpq messages end in a newline; Status messages do not.
+std::string Trimmed(const char* text) {
+  std::string s = text != nullptr ? text : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::string SqlForMessage(std::string_view sql) {
+  if (sql.size() <= kSqlInMessageBytesMax) return std::string(sql);
+  return fmt::format("{}...", sql.substr(0, kSqlInMessageBytesMax));
+}
+
+// Errors by which the server tells us it is closing the session: admin_shutdown,
+// crash_shutdown, cannot_connect_now, and the whole connection_exception class.
+bool SqlStateMeansConnectionLost(std::string_view sqlstate) {
+  return sqlstate.starts_with("08") || sqlstate == "57P01" || sqlstate == "57P02" ||
+         sqlstate == "57P03";
+}
+
+}  // namespace
+
+StatusCode StatusCodeForSqlState(std::string_view sqlstate, bool connection_lost) {
+  if (connection_lost || SqlStateMeansConnectionLost(sqlstate)) return StatusCode::kUnavailable;
+  if (sqlstate.starts_with("40") || sqlstate == "57014" || sqlstate == "55P03") {
+    return StatusCode::kAborted;
+  }
+  if (sqlstate.starts_with("53")) return StatusCode::kOverloaded;
+  if (sqlstate.starts_with("58")) return StatusCode::kIoError;
+  return StatusCode::kInvalidArgument;
+}
+
+Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& dsn,
+                                                            const PgConnectOptions& options) {
+  char* parse_error = nullptr;
+  PQconninfoOption* parsed = PQconninfoParse(dsn.c_str(), &parse_error);
+  if (parsed == nullptr) {
+    const std::string reason = parse_error != nullptr ? Trimmed(parse_error) : "out of memory";
+    PQfreemem(parse_error);
+    return Status::InvalidArgument(fmt::format("PostgreSQL DSN does not parse: {}", reason));
+  }
+  PQconninfoFree(parsed);
+
+  // Keywords are applied in order and a later one wins; the DSN comes last (expanded from
+  // "dbname"), so what it says overrides our defaults.
+  const std::string timeout = std::to_string(options.connect_timeout_seconds);
+  const std::string server_options =
+      fmt::format("-c statement_timeout={}", options.statement_timeout_ms);
+  const std::string idle = std::to_string(options.keepalive_idle_seconds);
+  const std::string interval = std::to_string(options.keepalive_interval_seconds);
+  const std::string count = std::to_string(options.keepalive_count_max);
+  const char* keywords[] = {"connect_timeout",
+                            "options",
+                            "keepalives",
+                            "keepalives_idle",
+                            "keepalives_interval",
+                            "keepalives_count",
+                            "fallback_application_name",
+                            "dbname",
+                            nullptr};
+  const char* values[] = {timeout.c_str(),
+                          server_options.c_str(),
+                          "1",
+                          idle.c_str(),
+                          interval.c_str(),
+                          count.c_str(),
+                          options.application_name.c_str(),
+                          dsn.c_str(),
+                          nullptr};
+  PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+  if (conn == nullptr) return Status::Unavailable("libpq could not allocate a connection");
+  if (PQstatus(conn) != CONNECTION_OK) {
+    const std::string reason = Trimmed(PQerrorMessage(conn));
+    PQfinish(conn);
+    return Status::Unavailable(fmt::format("cannot connect to PostgreSQL: {}", reason));
+  }
+  return std::unique_ptr<PgConnection>(new PgConnection(conn));
+}
+
+PgConnection::PgConnection(pg_conn* conn) : conn_(conn) {
+  database_ = PQdb(conn_);
+  const char* host = PQhost(conn_);
+  description_ = fmt::format("postgres {}@{}:{}", database_, host != nullptr ? host : "?",
+                             PQport(conn_) != nullptr ? PQport(conn_) : "?");
+}
+
+PgConnection::~PgConnection() { PQfinish(conn_); }
+
+bool PgConnection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+
+bool PgConnection::idle() const { return !broken() && PQtransactionStatus(conn_) == PQTRANS_IDLE; }
+
+bool PgConnection::in_transaction() const {
+  return !broken() && PQtransactionStatus(conn_) == PQTRANS_INTRANS;
+}
+
+bool PgConnection::in_failed_transaction() const {
+  return !broken() && PQtransactionStatus(conn_) == PQTRANS_INERROR;
+}
+
+int PgConnection::server_version() const { return PQserverVersion(conn_); }
+
+Status PgConnection::ErrorStatus(std::string_view sql, const pg_result* result, SqlError* error) {
+  SqlError local;
+  if (result != nullptr) {
+    const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+    local.sqlstate = sqlstate != nullptr ? sqlstate : "";
+  }
+  local.connection_lost = broken() || SqlStateMeansConnectionLost(local.sqlstate);
+
+  std::string message;
+  if (result != nullptr && PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) != nullptr) {
+    message = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+    if (const char* detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL)) {
+      message += fmt::format(" (detail: {})", detail);
+    }
+    if (const char* hint = PQresultErrorField(result, PG_DIAG_MESSAGE_HINT)) {
+      message += fmt::format(" (hint: {})", hint);
+    }
+  } else {
+    message = Trimmed(result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(conn_));
+    if (message.empty()) message = Trimmed(PQerrorMessage(conn_));
+  }
+  if (local.connection_lost) message += " (connection lost; the server rolls back its session)";
+
+  const StatusCode code = StatusCodeForSqlState(local.sqlstate, local.connection_lost);
+  if (error != nullptr) *error = local;
+  return Status(code, fmt::format("{}: {}: SQLSTATE {}: {}", description_, SqlForMessage(sql),
+                                  local.sqlstate.empty() ? "none" : local.sqlstate, message));
+}
+
+Result<SqlResult> PgConnection::Exec(std::string_view sql, const std::vector<SqlParam>& params,
+                                     SqlError* error) {
+  const std::string statement(sql);
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const SqlParam& param : params) values.push_back(param ? param->c_str() : nullptr);
+  // Text parameters with types left to the server (paramTypes null), text results.
+  PgResultPtr result(PQexecParams(conn_, statement.c_str(), static_cast<int>(params.size()),
+                                  /*paramTypes=*/nullptr, values.data(), /*paramLengths=*/nullptr,
+                                  /*paramFormats=*/nullptr, /*resultFormat=*/0),
+                     &PQclear);
+  const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    return ErrorStatus(sql, result.get(), error);
+  }
+
+  SqlResult out;
+  const int columns = PQnfields(result.get());
+  const int rows = PQntuples(result.get());
+  for (int c = 0; c < columns; ++c) out.columns.emplace_back(PQfname(result.get(), c));
+  out.rows.resize(rows);
+  for (int r = 0; r < rows; ++r) {
+    out.rows[r].reserve(columns);
+    for (int c = 0; c < columns; ++c) {
+      if (PQgetisnull(result.get(), r, c)) {
+        out.rows[r].emplace_back(std::nullopt);
+      } else {
+        out.rows[r].emplace_back(
+            std::string(PQgetvalue(result.get(), r, c), PQgetlength(result.get(), r, c)));
+      }
+    }
+  }
+  const std::string_view affected = PQcmdTuples(result.get());
+  if (!affected.empty()) {
+    std::from_chars(affected.data(), affected.data() + affected.size(), out.rows_affected);
+  }
+  out.command_tag = PQcmdStatus(result.get());
+  return out;
+}
+
+Result<std::string> PgConnection::QuoteLiteral(std::string_view text) {
+  char* quoted = PQescapeLiteral(conn_, text.data(), text.size());
+  if (quoted == nullptr) {
+    return Status::InvalidArgument(fmt::format("{}: cannot quote '{}': {}", description_, text,
+                                               Trimmed(PQerrorMessage(conn_))));
+  }
+  std::string out(quoted);
+  PQfreemem(quoted);
+  return out;
+}
+
+}  // namespace pact

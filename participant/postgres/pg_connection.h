@@ -1,0 +1,114 @@
+// PgConnection: one libpq connection, with every libpq failure turned into a Status. The
+// PostgreSQL resource builds on it; nothing here knows about branches or gids.
+//
+// Ownership: a PgConnection owns its PGconn and closes it when destroyed (the server then rolls
+// back any open transaction of the session; prepared transactions stay).
+// Thread-safety: none. libpq allows one thread at a time per connection; different
+// connections may be used from different threads at once.
+#ifndef PACT_PARTICIPANT_POSTGRES_PG_CONNECTION_H_
+#define PACT_PARTICIPANT_POSTGRES_PG_CONNECTION_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+// libpq's connection and result types, declared here so that users of this header need no
+// libpq headers.
+struct pg_conn;
+struct pg_result;
+
+namespace pact {
+
+// The rows of one statement, as text (PostgreSQL's text format).
+struct SqlResult {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::optional<std::string>>> rows;  // nullopt is SQL NULL
+  uint64_t rows_affected = 0;  // INSERT/UPDATE/DELETE/...; 0 for statements without a count
+  std::string command_tag;     // "INSERT 0 1", "PREPARE TRANSACTION", "ROLLBACK"
+};
+
+// A statement parameter in text form; nullopt is SQL NULL.
+using SqlParam = std::optional<std::string>;
+
+// What went wrong with a statement, beyond its Status: what the caller branches on.
+struct SqlError {
+  std::string sqlstate;          // e.g. "42704"; empty when libpq itself failed
+  bool connection_lost = false;  // the connection is unusable; the server rolled back its session
+};
+
+// SQLSTATEs the resource reacts to.
+inline constexpr std::string_view kSqlStateUndefinedObject = "42704";  // no such prepared gid
+
+// The Status code for a server error. Only classes that a caller treats differently get their
+// own code (STYLE 6): lost connections and servers going away -> kUnavailable; serialization
+// failures and deadlocks (class 40), statement and lock timeouts (57014, 55P03) -> kAborted
+// (the transaction is lost, but running it again may succeed); insufficient
+// resources (class 53) -> kOverloaded; system errors (class 58) -> kIoError; anything else
+// (syntax, constraints, missing objects) -> kInvalidArgument, since retrying it unchanged does
+// not help.
+StatusCode StatusCodeForSqlState(std::string_view sqlstate, bool connection_lost);
+
+struct PgConnectOptions {
+  int connect_timeout_seconds = 10;  // libpq's connect_timeout (libpq treats 1 as 2)
+  // The server cancels a statement that runs longer (SQLSTATE 57014) - e.g. one waiting for a
+  // row lock that an in-doubt prepared transaction holds. 0 means no limit.
+  int statement_timeout_ms = 30'000;
+  // TCP keepalive, so that a server machine that vanished is noticed in about
+  // idle + interval * count seconds rather than the OS default of hours.
+  int keepalive_idle_seconds = 10;
+  int keepalive_interval_seconds = 5;
+  int keepalive_count_max = 3;
+  std::string application_name = "pact";  // used unless the DSN names one
+};
+
+class PgConnection {
+ public:
+  // Connects with `dsn` (a libpq connection string or URI); settings in the DSN win over
+  // `options` (a DSN with its own "options" replaces the statement timeout). InvalidArgument when
+  // the DSN does not parse; Unavailable when the server cannot be reached, refuses us or does not
+  // accept connections yet (the message is libpq's).
+  static Result<std::unique_ptr<PgConnection>> Connect(const std::string& dsn,
+                                                       const PgConnectOptions& options);
+  ~PgConnection();
+
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  // Runs one statement with text parameters $1..$n (PQexecParams: never more than one
+  // statement, so parameters cannot smuggle in another). On failure fills `*error` when given
+  // and returns a Status whose message names the database, the SQLSTATE and the server's
+  // message, detail and hint.
+  Result<SqlResult> Exec(std::string_view sql, const std::vector<SqlParam>& params = {},
+                         SqlError* error = nullptr);
+
+  // `text` as a quoted SQL string literal, escaped for this connection's encoding
+  // (PQescapeLiteral). InvalidArgument when the text is not valid in that encoding.
+  Result<std::string> QuoteLiteral(std::string_view text);
+
+  bool broken() const;                 // the connection is gone; only destruction helps
+  bool idle() const;                   // connected, and no transaction open
+  bool in_transaction() const;         // inside a transaction block that has not failed
+  bool in_failed_transaction() const;  // inside a transaction block that failed
+
+  // "postgres bank_a@127.0.0.1:5432", for messages.
+  const std::string& description() const { return description_; }
+  const std::string& database() const { return database_; }
+  int server_version() const;  // e.g. 150004 for 15.4
+
+ private:
+  explicit PgConnection(pg_conn* conn);
+  Status ErrorStatus(std::string_view sql, const pg_result* result, SqlError* error);
+
+  pg_conn* conn_;
+  std::string database_;
+  std::string description_;
+};
+
+}  // namespace pact
+
+#endif  // PACT_PARTICIPANT_POSTGRES_PG_CONNECTION_H_

@@ -1,0 +1,455 @@
+#include "participant/postgres/postgres_resource.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <utility>
+
+#include "common/logging.h"
+
+namespace pact {
+namespace {
+
+// pg_current_xact_id_if_assigned() arrived in PostgreSQL 13.
+constexpr int kServerVersionMin = 130000;
+constexpr int kServerVersionMinMajor = 13;
+constexpr char kLikeEscape = '!';
+constexpr int kBackoffDoublingsMax = 20;
+constexpr uint64_t kMicrosPerMilli = 1'000;
+
+Status ValidateOptions(const PostgresResourceOptions& options) {
+  if (options.active_branches_max < 1 || options.connect_timeout_seconds < 1 ||
+      options.statement_timeout_ms < 0 || options.reconnect_attempts_max < 1 ||
+      options.reconnect_backoff_initial_ms > options.reconnect_backoff_max_ms) {
+    return Status::InvalidArgument(fmt::format(
+        "PostgresResourceOptions: active_branches_max ({}), connect_timeout_seconds ({}) and "
+        "reconnect_attempts_max ({}) must be >= 1, statement_timeout_ms ({}) >= 0, and "
+        "reconnect_backoff_initial_ms ({}) <= reconnect_backoff_max_ms ({})",
+        options.active_branches_max, options.connect_timeout_seconds,
+        options.reconnect_attempts_max, options.statement_timeout_ms,
+        options.reconnect_backoff_initial_ms, options.reconnect_backoff_max_ms));
+  }
+  return Status::Ok();
+}
+
+PgConnectOptions ConnectOptionsFor(const PostgresResourceOptions& options) {
+  PgConnectOptions connect;
+  connect.connect_timeout_seconds = options.connect_timeout_seconds;
+  connect.statement_timeout_ms = options.statement_timeout_ms;
+  connect.application_name = "pact-participant";
+  return connect;
+}
+
+// Ends whatever transaction the session has. If ROLLBACK fails the connection is left
+// non-idle, so ReleaseConnection closes it - and closing rolls back on the server too.
+void RollbackQuietly(PgConnection& conn) {
+  if (conn.in_transaction() || conn.in_failed_transaction()) {
+    (void)conn.Exec("ROLLBACK");
+  }
+}
+
+Status MaxPreparedTransactionsIsZero(const PgConnection& conn) {
+  return Status::FailedPrecondition(fmt::format(
+      "{}: max_prepared_transactions is 0, so PREPARE TRANSACTION is disabled and this database "
+      "cannot take part in two-phase commit. Set max_prepared_transactions in postgresql.conf "
+      "(or ALTER SYSTEM SET max_prepared_transactions = 64) to at least the number of branches "
+      "that may be prepared at once, and restart the server",
+      conn.description()));
+}
+
+}  // namespace
+
+std::string EscapeLikePattern(std::string_view text) {
+  std::string escaped;
+  escaped.reserve(text.size());
+  for (char c : text) {
+    if (c == kLikeEscape || c == '%' || c == '_') escaped += kLikeEscape;
+    escaped += c;
+  }
+  return escaped;
+}
+
+Result<std::unique_ptr<PostgresResource>> PostgresResource::Open(const std::string& dsn,
+                                                                 std::string_view cluster,
+                                                                 PostgresResourceOptions options) {
+  PACT_RETURN_IF_ERROR(ValidateClusterName(cluster));
+  PACT_RETURN_IF_ERROR(ValidateOptions(options));
+  PACT_ASSIGN_OR_RETURN(std::unique_ptr<PgConnection> conn,
+                        PgConnection::Connect(dsn, ConnectOptionsFor(options)));
+  if (conn->server_version() < kServerVersionMin) {
+    return Status::FailedPrecondition(
+        fmt::format("{}: server version {} is too old; Pact needs PostgreSQL {} or later",
+                    conn->description(), conn->server_version(), kServerVersionMinMajor));
+  }
+  PACT_ASSIGN_OR_RETURN(SqlResult setting,
+                        conn->Exec("SELECT current_setting('max_prepared_transactions')"));
+  int max_prepared = -1;
+  if (setting.rows.size() == 1 && setting.rows[0].size() == 1 && setting.rows[0][0]) {
+    const std::string& text = *setting.rows[0][0];
+    std::from_chars(text.data(), text.data() + text.size(), max_prepared);
+  }
+  if (max_prepared < 0) {
+    return Status::FailedPrecondition(
+        fmt::format("{}: cannot read max_prepared_transactions", conn->description()));
+  }
+  if (max_prepared == 0) return MaxPreparedTransactionsIsZero(*conn);
+
+  std::unique_ptr<PostgresResource> resource(
+      new PostgresResource(std::string(cluster), dsn, options, conn->database()));
+  resource->ReleaseConnection(std::move(conn));
+  return resource;
+}
+
+PostgresResource::PostgresResource(std::string cluster, std::string dsn,
+                                   PostgresResourceOptions options, std::string database)
+    : cluster_(std::move(cluster)),
+      dsn_(std::move(dsn)),
+      options_(options),
+      name_("postgres:" + database),
+      clock_(options.clock != nullptr ? options.clock : SystemClock::Default()) {}
+
+PostgresResource::~PostgresResource() {
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, branch] : branches_) {
+    PACT_CHECK(!branch.busy, "{} destroyed while a call for branch {} runs", name_, id);
+  }
+}
+
+size_t PostgresResource::active_branches() const {
+  std::lock_guard lock(mutex_);
+  return branches_.size();
+}
+
+size_t PostgresResource::idle_connections() const {
+  std::lock_guard lock(mutex_);
+  return idle_.size();
+}
+
+Result<std::unique_ptr<PgConnection>> PostgresResource::AcquireConnection() {
+  while (true) {
+    std::unique_ptr<PgConnection> conn;
+    {
+      std::lock_guard lock(mutex_);
+      if (idle_.empty()) break;
+      conn = std::move(idle_.back());
+      idle_.pop_back();
+    }
+    if (!conn->broken()) return conn;
+    // A connection libpq already knows to be dead is closed here, outside the mutex.
+  }
+  return PgConnection::Connect(dsn_, ConnectOptionsFor(options_));
+}
+
+void PostgresResource::ReleaseConnection(std::unique_ptr<PgConnection> conn) {
+  if (conn == nullptr || !conn->idle()) return;  // closing it ends whatever it still holds
+  std::lock_guard lock(mutex_);
+  if (idle_.size() < options_.idle_connections_max) idle_.push_back(std::move(conn));
+  // Otherwise `conn`, declared before the lock, closes after the mutex is released.
+}
+
+void PostgresResource::Backoff(int attempt) {
+  const int doublings = std::min(attempt - 1, kBackoffDoublingsMax);
+  const uint64_t millis = std::min(options_.reconnect_backoff_initial_ms << doublings,
+                                   options_.reconnect_backoff_max_ms);
+  clock_->SleepForMicros(millis * kMicrosPerMilli);
+}
+
+template <typename T, typename Op>
+Result<T> PostgresResource::WithReconnect(std::string_view what, Op op) {
+  Status last;
+  for (int attempt = 1; attempt <= options_.reconnect_attempts_max; ++attempt) {
+    if (attempt > 1) Backoff(attempt - 1);
+    Result<std::unique_ptr<PgConnection>> conn = AcquireConnection();
+    if (!conn.ok()) {
+      last = conn.status();
+      // Unavailable: the server is down or still starting; anything else will not get better.
+      if (last.code() == StatusCode::kUnavailable) continue;
+      return last;
+    }
+    SqlError error;
+    Result<T> result = op(*conn, &error);
+    if (result.ok() || !error.connection_lost) {
+      ReleaseConnection(std::move(*conn));  // op may have taken it (BEGIN keeps it)
+      return result;
+    }
+    last = result.status();
+    // A lost connection usually means the server restarted, which took every idle connection
+    // with it: drop them all rather than spend the remaining attempts on them one by one.
+    std::vector<std::unique_ptr<PgConnection>> stale;
+    {
+      std::lock_guard lock(mutex_);
+      stale.swap(idle_);
+    }
+  }
+  return Status::Unavailable(fmt::format("{}: {} failed {} times; last error: {}", name_, what,
+                                         options_.reconnect_attempts_max, last.message()));
+}
+
+Status PostgresResource::BeginBranch(const BranchId& branch) {
+  if (!branch.valid()) {
+    return Status::InvalidArgument(fmt::format("{}: invalid branch id {}", name_, branch));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (branches_.contains(branch)) {
+      return Status::FailedPrecondition(
+          fmt::format("{}: branch {} is already open", name_, branch));
+    }
+    if (branches_.size() >= options_.active_branches_max) {
+      return Status::Overloaded(
+          fmt::format("{}: {} branches are open (active_branches_max)", name_, branches_.size()));
+    }
+    branches_[branch].busy = true;  // reserves the id while we connect outside the mutex
+  }
+  Result<std::unique_ptr<PgConnection>> conn = WithReconnect<std::unique_ptr<PgConnection>>(
+      "BEGIN",
+      [](std::unique_ptr<PgConnection>& c,
+         SqlError* error) -> Result<std::unique_ptr<PgConnection>> {
+        PACT_RETURN_IF_ERROR(c->Exec("BEGIN", {}, error).status());
+        return std::move(c);
+      });
+  std::lock_guard lock(mutex_);
+  auto it = branches_.find(branch);
+  PACT_CHECK(it != branches_.end() && it->second.busy && it->second.conn == nullptr,
+             "branch {} changed while it was being begun", branch);
+  if (!conn.ok()) {
+    branches_.erase(it);
+    return conn.status().WithContext(fmt::format("beginning branch {}", branch));
+  }
+  it->second.conn = std::move(conn).value();
+  it->second.busy = false;
+  return Status::Ok();
+}
+
+Result<SqlResult> PostgresResource::Exec(const BranchId& branch, std::string_view sql,
+                                         const std::vector<SqlParam>& params) {
+  PgConnection* conn = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = branches_.find(branch);
+    if (it == branches_.end()) {
+      return Status::FailedPrecondition(
+          fmt::format("{}: branch {} is not open (never begun, or already prepared or rolled back)",
+                      name_, branch));
+    }
+    if (it->second.busy) {
+      return Status::FailedPrecondition(
+          fmt::format("{}: branch {} is busy with another call", name_, branch));
+    }
+    if (!it->second.failure.ok()) {
+      return Status::Aborted(
+          fmt::format("{}: branch {} failed earlier and can only be rolled back: {}", name_, branch,
+                      it->second.failure.message()));
+    }
+    it->second.busy = true;
+    conn = it->second.conn.get();
+  }
+
+  // The branch's connection is ours alone while busy: run the statement outside the mutex.
+  SqlError error;
+  Result<SqlResult> result = conn->Exec(sql, params, &error);
+  Status failure;
+  if (!result.ok() && error.connection_lost) {
+    failure = Status::Aborted(fmt::format("branch {}: {}; the branch's transaction is lost", branch,
+                                          result.status().message()));
+  } else if (!result.ok()) {
+    failure = result.status().WithContext(fmt::format("branch {}", branch));
+  } else if (!conn->in_transaction()) {
+    failure = Status::FailedPrecondition(fmt::format(
+        "{}: branch {}: '{}' ended the branch's transaction (command {}); statements of a branch "
+        "must not commit, roll back or prepare - the branch can only be rolled back now",
+        name_, branch, sql, result->command_tag));
+  }
+
+  std::lock_guard lock(mutex_);
+  Branch& entry = branches_.at(branch);
+  entry.busy = false;
+  if (!failure.ok()) {
+    entry.failure = failure;
+    return failure;
+  }
+  return result;
+}
+
+Result<PostgresResource::Branch> PostgresResource::TakeBranch(const BranchId& branch) {
+  std::lock_guard lock(mutex_);
+  auto it = branches_.find(branch);
+  if (it == branches_.end()) {
+    return Status::NotFound(fmt::format("{}: branch {} is not open", name_, branch));
+  }
+  if (it->second.busy) {
+    return Status::FailedPrecondition(
+        fmt::format("{}: branch {} is busy with another call", name_, branch));
+  }
+  return std::move(branches_.extract(it).mapped());
+}
+
+Result<PrepareResult> PostgresResource::Prepare(const BranchId& branch) {
+  Result<Branch> taken = TakeBranch(branch);
+  if (!taken.ok()) {
+    if (taken.status().code() != StatusCode::kNotFound) return taken.status();
+    // A branch whose work was lost (say, by a crash before prepare) must vote NO.
+    return Status::FailedPrecondition(fmt::format(
+        "{}: branch {} cannot be prepared: it is not open (never begun, its work was lost, or "
+        "already prepared or rolled back)",
+        name_, branch));
+  }
+  std::unique_ptr<PgConnection> conn = std::move(taken->conn);
+  Result<PrepareResult> result = [&]() -> Result<PrepareResult> {
+    if (!taken->failure.ok()) {
+      RollbackQuietly(*conn);
+      return Status::Aborted(
+          fmt::format("{}: branch {} cannot be prepared, it failed earlier (rolled back now): {}",
+                      name_, branch, taken->failure.message()));
+    }
+    return PrepareOnConnection(branch, *conn);
+  }();
+  ReleaseConnection(std::move(conn));
+  return result;
+}
+
+Result<PrepareResult> PostgresResource::PrepareOnConnection(const BranchId& branch,
+                                                            PgConnection& conn) {
+  auto rolled_back = [&](const Status& cause) {
+    RollbackQuietly(conn);
+    return Status::Aborted(
+        fmt::format("{}: preparing branch {} failed, the branch is rolled back: {}", name_, branch,
+                    cause.message()));
+  };
+  if (!conn.in_transaction()) {
+    return rolled_back(Status::FailedPrecondition("the branch's transaction is no longer open"));
+  }
+  // A transaction that wrote nothing has no transaction id; it needs no second phase and is
+  // simply committed (DESIGN §2: READ_ONLY vote).
+  Result<SqlResult> unassigned = conn.Exec("SELECT pg_current_xact_id_if_assigned() IS NULL");
+  if (!unassigned.ok()) return rolled_back(unassigned.status());
+  if (unassigned->rows.size() == 1 && unassigned->rows[0][0] == "t") {
+    Result<SqlResult> commit = conn.Exec("COMMIT");
+    if (!commit.ok()) return rolled_back(commit.status());
+    return PrepareResult::kReadOnly;
+  }
+
+  Result<std::string> gid = conn.QuoteLiteral(branch.Gid(cluster_));
+  if (!gid.ok()) return rolled_back(gid.status());
+  SqlError error;
+  Result<SqlResult> prepared = conn.Exec("PREPARE TRANSACTION " + *gid, {}, &error);
+  if (prepared.ok() && prepared->command_tag == "PREPARE TRANSACTION") {
+    return PrepareResult::kPrepared;
+  }
+  if (prepared.ok()) {
+    // PostgreSQL answers PREPARE TRANSACTION in a failed transaction with a rollback, not an
+    // error; the command tag tells.
+    return rolled_back(Status::Aborted(fmt::format(
+        "PostgreSQL rolled the transaction back instead (command {})", prepared->command_tag)));
+  }
+  if (error.connection_lost) return RollbackPreparedAfterLostPrepare(branch, prepared.status());
+  return rolled_back(prepared.status());
+}
+
+Status PostgresResource::RollbackPreparedAfterLostPrepare(const BranchId& branch,
+                                                          const Status& cause) {
+  // The server may have prepared the gid just before the connection broke. A prepared branch
+  // that its participant voted NO on must not stay, so roll the gid back (OK if absent).
+  const Status rolled = RollbackPrepared(branch);
+  if (rolled.ok()) {
+    return Status::Aborted(
+        fmt::format("{}: preparing branch {} failed, the branch is rolled back: {}", name_, branch,
+                    cause.message()));
+  }
+  return Status::OutcomeUnknown(fmt::format(
+      "{}: the connection broke during PREPARE TRANSACTION of branch {} ({}) and the server "
+      "could not be reached again ({}), so the branch may be prepared: vote NO, and roll it back "
+      "once ListPrepared shows it",
+      name_, branch, cause.message(), rolled.message()));
+}
+
+Status PostgresResource::CommitPrepared(const BranchId& branch) {
+  if (!branch.valid()) {
+    return Status::InvalidArgument(fmt::format("{}: invalid branch id {}", name_, branch));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (branches_.contains(branch)) {
+      return Status::FailedPrecondition(fmt::format(
+          "{}: branch {} is active, not prepared; it must be prepared first", name_, branch));
+    }
+  }
+  const std::string gid = branch.Gid(cluster_);
+  // Repeating COMMIT PREPARED after a lost connection is safe: if the first one went through,
+  // the repeat finds no such gid and reports NotFound, which the contract allows (the
+  // participant's log tells a finished commit from a branch that never was prepared).
+  return WithReconnect<bool>(
+             "COMMIT PREPARED",
+             [&](std::unique_ptr<PgConnection>& conn, SqlError* error) -> Result<bool> {
+               PACT_ASSIGN_OR_RETURN(std::string literal, conn->QuoteLiteral(gid));
+               Result<SqlResult> done = conn->Exec("COMMIT PREPARED " + literal, {}, error);
+               if (done.ok()) return true;
+               if (error->sqlstate == kSqlStateUndefinedObject) {
+                 return Status::NotFound(fmt::format("{}: no prepared transaction '{}' (branch {})",
+                                                     name_, gid, branch));
+               }
+               return done.status();
+             })
+      .status();
+}
+
+Status PostgresResource::RollbackPrepared(const BranchId& branch) {
+  const std::string gid = branch.Gid(cluster_);
+  return WithReconnect<bool>(
+             "ROLLBACK PREPARED",
+             [&](std::unique_ptr<PgConnection>& conn, SqlError* error) -> Result<bool> {
+               PACT_ASSIGN_OR_RETURN(std::string literal, conn->QuoteLiteral(gid));
+               Result<SqlResult> done = conn->Exec("ROLLBACK PREPARED " + literal, {}, error);
+               // Nothing prepared under that gid: nothing to roll back.
+               if (done.ok() || error->sqlstate == kSqlStateUndefinedObject) {
+                 return true;
+               }
+               return done.status();
+             })
+      .status();
+}
+
+Status PostgresResource::Rollback(const BranchId& branch) {
+  if (!branch.valid()) {
+    return Status::InvalidArgument(fmt::format("{}: invalid branch id {}", name_, branch));
+  }
+  Result<Branch> taken = TakeBranch(branch);
+  if (taken.ok()) {
+    std::unique_ptr<PgConnection> conn = std::move(taken->conn);
+    RollbackQuietly(*conn);
+    ReleaseConnection(std::move(conn));
+    return Status::Ok();
+  }
+  if (taken.status().code() != StatusCode::kNotFound) return taken.status();
+  return RollbackPrepared(branch);
+}
+
+Result<std::vector<BranchId>> PostgresResource::ListPrepared() {
+  // '_' in a cluster name is a LIKE wildcard: unescaped, "pact:a_b:" would match "pact:aXb:".
+  const std::string pattern = EscapeLikePattern(BranchId::GidPrefix(cluster_)) + "%";
+  PACT_ASSIGN_OR_RETURN(SqlResult rows,
+                        WithReconnect<SqlResult>(
+                            "listing prepared transactions",
+                            [&](std::unique_ptr<PgConnection>& conn, SqlError* error) {
+                              return conn->Exec(
+                                  "SELECT gid FROM pg_prepared_xacts "
+                                  "WHERE database = current_database() AND gid LIKE $1 ESCAPE '!'",
+                                  {pattern}, error);
+                            }));
+  std::vector<BranchId> prepared;
+  for (const std::vector<SqlParam>& row : rows.rows) {
+    const std::string gid = row.at(0).value_or("");
+    Result<BranchId> id = BranchId::ParseGid(cluster_, gid);
+    if (id.ok()) {
+      prepared.push_back(*id);
+    } else {
+      PACT_LOG_WARN("{}: skipping prepared transaction '{}': {}", name_, gid,
+                    id.status().message());
+    }
+  }
+  std::sort(prepared.begin(), prepared.end());
+  return prepared;
+}
+
+}  // namespace pact

@@ -1,0 +1,490 @@
+// PostgresResource against a real PostgreSQL server, started once per test suite by the
+// integration harness (fsync on, as in production).
+#include "participant/postgres/postgres_resource.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "tests/integration/postgres_server.h"
+
+namespace pact {
+namespace {
+
+using integration::PostgresServer;
+using integration::PostgresServerOptions;
+
+constexpr char kDb[] = "pact";
+
+BranchId Branch(uint64_t sequence, uint32_t branch = 1) {
+  return BranchId{TxnId{1, sequence}, branch};
+}
+
+// Options that give up quickly, for tests that expect the server to stay unreachable.
+PostgresResourceOptions FastGiveUp() {
+  PostgresResourceOptions options;
+  options.reconnect_attempts_max = 2;
+  options.reconnect_backoff_initial_ms = 10;
+  options.reconnect_backoff_max_ms = 10;
+  options.connect_timeout_seconds = 2;
+  return options;
+}
+
+class PostgresResourceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    Result<std::unique_ptr<PostgresServer>> started = PostgresServer::Start();
+    if (!started.ok()) {
+      *start_error_ = started.status().ToString();
+      return;
+    }
+    const Status created = (*started)->CreateDatabase(kDb);
+    if (!created.ok()) {
+      *start_error_ = created.ToString();
+      return;
+    }
+    server_ = std::move(started).value().release();
+  }
+
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(server_, nullptr) << "the PostgreSQL server did not start: " << *start_error_;
+    // Tests of one suite share the server; each gets its own cluster name and table.
+    ++test_number_;
+    cluster_ = "c" + std::to_string(test_number_);
+    table_ = "t" + std::to_string(test_number_);
+    ASSERT_TRUE(Sql(fmt::format("CREATE TABLE {} (k text PRIMARY KEY, v int)", table_)).ok());
+  }
+
+  std::unique_ptr<PostgresResource> OpenResource(std::string_view cluster = {},
+                                                 PostgresResourceOptions options = {},
+                                                 std::string_view db = kDb) {
+    Result<std::unique_ptr<PostgresResource>> resource = PostgresResource::Open(
+        server_->Dsn(db), cluster.empty() ? std::string_view(cluster_) : cluster, options);
+    PACT_CHECK(resource.ok(), "{}", resource.status().ToString());
+    return std::move(resource).value();
+  }
+
+  // SQL through a connection of its own (the harness's), as an outside observer.
+  Result<std::vector<std::vector<std::string>>> Sql(std::string_view sql,
+                                                    std::string_view db = kDb) {
+    return server_->Query(db, sql);
+  }
+
+  std::string SqlOne(std::string_view sql, std::string_view db = kDb) {
+    auto rows = Sql(sql, db);
+    if (!rows.ok()) return "error: " + rows.status().ToString();
+    if (rows->size() != 1 || (*rows)[0].size() != 1) return "not one value";
+    return (*rows)[0][0];
+  }
+
+  std::string PreparedCount(const BranchId& branch) {
+    return SqlOne(fmt::format("SELECT count(*) FROM pg_prepared_xacts WHERE gid = '{}'",
+                              branch.Gid(cluster_)));
+  }
+
+  std::string RowCount() { return SqlOne(fmt::format("SELECT count(*) FROM {}", table_)); }
+
+  // Begins `branch` and inserts (key, value) in it.
+  void BeginAndInsert(PostgresResource& resource, const BranchId& branch, const std::string& key,
+                      int value) {
+    ASSERT_TRUE(resource.BeginBranch(branch).ok());
+    Result<SqlResult> inserted =
+        resource.Exec(branch, fmt::format("INSERT INTO {} VALUES ($1, $2)", table_),
+                      {key, std::to_string(value)});
+    ASSERT_TRUE(inserted.ok()) << inserted.status().ToString();
+    EXPECT_EQ(inserted->rows_affected, 1u);
+  }
+
+  static PostgresServer* server_;
+  static std::string* start_error_;
+  static int test_number_;
+  std::string cluster_;
+  std::string table_;
+};
+
+PostgresServer* PostgresResourceTest::server_ = nullptr;
+std::string* PostgresResourceTest::start_error_ = new std::string();
+int PostgresResourceTest::test_number_ = 0;
+
+TEST_F(PostgresResourceTest, PreparedBranchSurvivesClosedConnectionsAndRestartThenCommits) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  EXPECT_EQ(resource->name(), "postgres:pact");
+  const BranchId branch = Branch(1);
+  BeginAndInsert(*resource, branch, "alice", 100);
+  Result<PrepareResult> vote = resource->Prepare(branch);
+  ASSERT_TRUE(vote.ok()) << vote.status().ToString();
+  EXPECT_EQ(*vote, PrepareResult::kPrepared);
+
+  resource.reset();  // every connection closed: the prepared transaction is not tied to them
+  EXPECT_EQ(PreparedCount(branch), "1");
+  EXPECT_EQ(RowCount(), "0") << "prepared work must not be visible before commit";
+
+  ASSERT_TRUE(server_->Restart().ok());
+  resource = OpenResource();
+  Result<std::vector<BranchId>> listed = resource->ListPrepared();
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(*listed, std::vector<BranchId>{branch});
+
+  ASSERT_TRUE(resource->CommitPrepared(branch).ok());
+  EXPECT_EQ(SqlOne(fmt::format("SELECT v FROM {} WHERE k = 'alice'", table_)), "100");
+  EXPECT_EQ(PreparedCount(branch), "0");
+  EXPECT_TRUE(resource->ListPrepared()->empty());
+}
+
+TEST_F(PostgresResourceTest, SecondCommitPreparedIsNotFound) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const BranchId branch = Branch(2);
+  BeginAndInsert(*resource, branch, "bob", 5);
+  ASSERT_EQ(*resource->Prepare(branch), PrepareResult::kPrepared);
+  ASSERT_TRUE(resource->CommitPrepared(branch).ok());
+  const Status again = resource->CommitPrepared(branch);
+  EXPECT_EQ(again.code(), StatusCode::kNotFound) << again.ToString();
+  EXPECT_EQ(RowCount(), "1");
+}
+
+TEST_F(PostgresResourceTest, RollbackOfPreparedBranchDiscardsItsWork) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const BranchId branch = Branch(3);
+  BeginAndInsert(*resource, branch, "carol", 1);
+  ASSERT_EQ(*resource->Prepare(branch), PrepareResult::kPrepared);
+  ASSERT_TRUE(resource->Rollback(branch).ok());
+  EXPECT_EQ(PreparedCount(branch), "0");
+  EXPECT_EQ(RowCount(), "0");
+  EXPECT_TRUE(resource->Rollback(branch).ok()) << "a repeated rollback is OK";
+  EXPECT_EQ(resource->CommitPrepared(branch).code(), StatusCode::kNotFound);
+}
+
+TEST_F(PostgresResourceTest, RollbackOfActiveBranchDiscardsItsWorkAndKeepsTheConnection) {
+  PostgresResourceOptions options;
+  options.idle_connections_max = 1;
+  std::unique_ptr<PostgresResource> resource = OpenResource({}, options);
+  const BranchId branch = Branch(4);
+  BeginAndInsert(*resource, branch, "dave", 1);
+  EXPECT_EQ(resource->active_branches(), 1u);
+  EXPECT_EQ(resource->idle_connections(), 0u) << "the branch holds the only connection";
+  ASSERT_TRUE(resource->Rollback(branch).ok());
+  EXPECT_EQ(resource->active_branches(), 0u);
+  EXPECT_EQ(resource->idle_connections(), 1u);
+  EXPECT_EQ(RowCount(), "0");
+  EXPECT_EQ(PreparedCount(branch), "0");
+}
+
+TEST_F(PostgresResourceTest, ReadOnlyBranchVotesReadOnlyAndLeavesNothingPrepared) {
+  ASSERT_TRUE(Sql(fmt::format("INSERT INTO {} VALUES ('x', 1)", table_)).ok());
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const BranchId branch = Branch(5);
+  ASSERT_TRUE(resource->BeginBranch(branch).ok());
+  Result<SqlResult> read = resource->Exec(branch, fmt::format("SELECT v FROM {}", table_));
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->rows.size(), 1u);
+  Result<PrepareResult> vote = resource->Prepare(branch);
+  ASSERT_TRUE(vote.ok()) << vote.status().ToString();
+  EXPECT_EQ(*vote, PrepareResult::kReadOnly);
+  EXPECT_EQ(PreparedCount(branch), "0");
+  EXPECT_EQ(SqlOne("SELECT count(*) FROM pg_prepared_xacts"), "0");
+  EXPECT_EQ(resource->active_branches(), 0u);
+  EXPECT_EQ(resource->CommitPrepared(branch).code(), StatusCode::kNotFound);
+}
+
+TEST_F(PostgresResourceTest, ListPreparedSkipsOtherClustersDatabasesAndForeignGids) {
+  ASSERT_TRUE(server_->CreateDatabase("other").ok());
+  ASSERT_TRUE(Sql("CREATE TABLE t (k text PRIMARY KEY)", "other").ok());
+  // '_' is a LIKE wildcard: "pact:a_b:%" unescaped would also match cluster "aXb".
+  std::unique_ptr<PostgresResource> ours = OpenResource("a_b");
+  std::unique_ptr<PostgresResource> similar = OpenResource("aXb");
+  std::unique_ptr<PostgresResource> other_db = OpenResource("a_b", {}, "other");
+  auto prepare = [&](PostgresResource& resource, const BranchId& branch, std::string_view table) {
+    ASSERT_TRUE(resource.BeginBranch(branch).ok());
+    ASSERT_TRUE(
+        resource
+            .Exec(branch, fmt::format("INSERT INTO {} (k) VALUES ($1)", table), {branch.ToString()})
+            .ok());
+    ASSERT_EQ(*resource.Prepare(branch), PrepareResult::kPrepared);
+  };
+  prepare(*ours, Branch(6, 2), table_);
+  prepare(*ours, Branch(6, 1), table_);
+  prepare(*similar, Branch(7, 1), table_);
+  prepare(*other_db, Branch(8, 1), "t");
+  // Someone else's prepared transactions, one of them with our prefix but not our form.
+  ASSERT_TRUE(Sql(fmt::format("BEGIN; INSERT INTO {} VALUES ('f1', 1); "
+                              "PREPARE TRANSACTION 'not_ours'",
+                              table_))
+                  .ok());
+  ASSERT_TRUE(Sql(fmt::format("BEGIN; INSERT INTO {} VALUES ('f2', 1); "
+                              "PREPARE TRANSACTION 'pact:a_b:not-a-number'",
+                              table_))
+                  .ok());
+
+  Result<std::vector<BranchId>> listed = ours->ListPrepared();
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(*listed, (std::vector<BranchId>{Branch(6, 1), Branch(6, 2)}));
+  EXPECT_EQ(*similar->ListPrepared(), std::vector<BranchId>{Branch(7, 1)});
+  EXPECT_EQ(*other_db->ListPrepared(), std::vector<BranchId>{Branch(8, 1)});
+
+  // Our rollbacks must leave the foreign ones alone.
+  ASSERT_TRUE(ours->Rollback(Branch(6, 1)).ok());
+  ASSERT_TRUE(ours->Rollback(Branch(6, 2)).ok());
+  ASSERT_TRUE(similar->Rollback(Branch(7, 1)).ok());
+  ASSERT_TRUE(other_db->Rollback(Branch(8, 1)).ok());
+  EXPECT_EQ(SqlOne("SELECT string_agg(gid, ',' ORDER BY gid) FROM pg_prepared_xacts"),
+            "not_ours,pact:a_b:not-a-number");
+  ASSERT_TRUE(Sql("ROLLBACK PREPARED 'not_ours'").ok());
+  ASSERT_TRUE(Sql("ROLLBACK PREPARED 'pact:a_b:not-a-number'").ok());
+}
+
+TEST_F(PostgresResourceTest, CommitPreparedOfUnknownGidIsNotFound) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const Status status = resource->CommitPrepared(Branch(9));
+  EXPECT_EQ(status.code(), StatusCode::kNotFound) << status.ToString();
+  EXPECT_NE(status.message().find(Branch(9).Gid(cluster_)), std::string::npos);
+}
+
+TEST_F(PostgresResourceTest, RollbackOfUnknownGidIsOk) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  EXPECT_TRUE(resource->Rollback(Branch(10)).ok());
+}
+
+TEST_F(PostgresResourceTest, OpenFailsClearlyWhenMaxPreparedTransactionsIsZero) {
+  PostgresServerOptions options;
+  options.max_prepared_transactions = 0;
+  options.fsync = false;  // speed only: this server holds nothing
+  Result<std::unique_ptr<PostgresServer>> no_2pc = PostgresServer::Start(options);
+  ASSERT_TRUE(no_2pc.ok()) << no_2pc.status().ToString();
+  Result<std::unique_ptr<PostgresResource>> resource =
+      PostgresResource::Open((*no_2pc)->Dsn("postgres"), cluster_);
+  ASSERT_FALSE(resource.ok());
+  EXPECT_EQ(resource.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(resource.status().message().find("max_prepared_transactions"), std::string::npos)
+      << resource.status().ToString();
+}
+
+TEST_F(PostgresResourceTest, OpenFailsWithUnavailableWhenNothingListens) {
+  Result<int> port = integration::PickFreePort();
+  ASSERT_TRUE(port.ok());
+  Result<std::unique_ptr<PostgresResource>> resource = PostgresResource::Open(
+      fmt::format("host=127.0.0.1 port={} dbname=pact user=postgres", *port), cluster_);
+  ASSERT_FALSE(resource.ok());
+  EXPECT_EQ(resource.status().code(), StatusCode::kUnavailable) << resource.status().ToString();
+  EXPECT_NE(resource.status().message().find(std::to_string(*port)), std::string::npos)
+      << resource.status().ToString();
+}
+
+TEST_F(PostgresResourceTest, OpenRejectsBadClusterNameAndMissingDatabase) {
+  EXPECT_EQ(PostgresResource::Open(server_->Dsn(kDb), "bad:name").status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(PostgresResource::Open(server_->Dsn(kDb), "").status().code(),
+            StatusCode::kInvalidArgument);
+  Result<std::unique_ptr<PostgresResource>> missing =
+      PostgresResource::Open(server_->Dsn("no_such_db"), cluster_);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("no_such_db"), std::string::npos)
+      << missing.status().ToString();
+}
+
+TEST_F(PostgresResourceTest, FailedStatementMakesPrepareFailAndLeavesNothingPrepared) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const BranchId branch = Branch(11);
+  BeginAndInsert(*resource, branch, "erin", 1);
+  Result<SqlResult> bad = resource->Exec(branch, "INSERT INTO no_such_table VALUES (1)");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("42P01"), std::string::npos) << bad.status().ToString();
+
+  Result<SqlResult> after = resource->Exec(branch, "SELECT 1");
+  EXPECT_EQ(after.status().code(), StatusCode::kAborted) << after.status().ToString();
+
+  Result<PrepareResult> vote = resource->Prepare(branch);
+  ASSERT_FALSE(vote.ok());
+  EXPECT_NE(vote.status().message().find("42P01"), std::string::npos) << vote.status().ToString();
+  EXPECT_EQ(PreparedCount(branch), "0");
+  EXPECT_EQ(RowCount(), "0");
+  EXPECT_EQ(resource->active_branches(), 0u);
+  EXPECT_TRUE(resource->Rollback(branch).ok());
+}
+
+TEST_F(PostgresResourceTest, ConstraintViolationNamesItsSqlState) {
+  ASSERT_TRUE(Sql(fmt::format("INSERT INTO {} VALUES ('k', 1)", table_)).ok());
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const BranchId branch = Branch(12);
+  ASSERT_TRUE(resource->BeginBranch(branch).ok());
+  Result<SqlResult> duplicate =
+      resource->Exec(branch, fmt::format("INSERT INTO {} VALUES ($1, $2)", table_), {"k", "2"});
+  ASSERT_FALSE(duplicate.ok());
+  EXPECT_NE(duplicate.status().message().find("23505"), std::string::npos)
+      << duplicate.status().ToString();
+  EXPECT_FALSE(resource->Prepare(branch).ok());
+  EXPECT_EQ(PreparedCount(branch), "0");
+}
+
+TEST_F(PostgresResourceTest, PreparedBranchSurvivesKillAndRestart) {
+  std::unique_ptr<PostgresResource> resource = OpenResource({}, FastGiveUp());
+  const BranchId branch = Branch(13);
+  BeginAndInsert(*resource, branch, "frank", 42);
+  ASSERT_EQ(*resource->Prepare(branch), PrepareResult::kPrepared);
+
+  ASSERT_TRUE(server_->Kill().ok());
+  const Status while_down = resource->CommitPrepared(branch);
+  EXPECT_EQ(while_down.code(), StatusCode::kUnavailable) << while_down.ToString();
+
+  ASSERT_TRUE(server_->Restart().ok());
+  // The same resource: its pooled connections died with the server and must be replaced.
+  Result<std::vector<BranchId>> listed = resource->ListPrepared();
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(*listed, std::vector<BranchId>{branch});
+  ASSERT_TRUE(resource->CommitPrepared(branch).ok());
+  EXPECT_EQ(SqlOne(fmt::format("SELECT v FROM {} WHERE k = 'frank'", table_)), "42");
+}
+
+TEST_F(PostgresResourceTest, CommitPreparedReconnectsAfterRestart) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const BranchId branch = Branch(14);
+  BeginAndInsert(*resource, branch, "grace", 7);
+  ASSERT_EQ(*resource->Prepare(branch), PrepareResult::kPrepared);
+  EXPECT_GE(resource->idle_connections(), 1u);
+  ASSERT_TRUE(server_->Restart().ok());
+  const Status committed = resource->CommitPrepared(branch);
+  EXPECT_TRUE(committed.ok()) << committed.ToString();
+  EXPECT_EQ(RowCount(), "1");
+}
+
+TEST_F(PostgresResourceTest, LostConnectionAbortsTheActiveBranch) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const BranchId branch = Branch(15);
+  BeginAndInsert(*resource, branch, "heidi", 1);
+  // The branch's backend is the only session of ours that is idle in a transaction.
+  ASSERT_EQ(SqlOne("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                   "WHERE application_name = 'pact-participant' "
+                   "AND state = 'idle in transaction'"),
+            "1");
+  Result<SqlResult> lost = resource->Exec(branch, "SELECT 1");
+  EXPECT_EQ(lost.status().code(), StatusCode::kAborted) << lost.status().ToString();
+  EXPECT_FALSE(resource->Prepare(branch).ok());
+  EXPECT_EQ(PreparedCount(branch), "0");
+  EXPECT_EQ(RowCount(), "0");
+}
+
+TEST_F(PostgresResourceTest, DuplicateGidFailsPrepareAndKeepsTheFirst) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const BranchId branch = Branch(16);
+  BeginAndInsert(*resource, branch, "first", 1);
+  ASSERT_EQ(*resource->Prepare(branch), PrepareResult::kPrepared);
+  BeginAndInsert(*resource, branch, "second", 2);
+  Result<PrepareResult> again = resource->Prepare(branch);
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find("42710"), std::string::npos) << again.status().ToString();
+  ASSERT_TRUE(resource->CommitPrepared(branch).ok());
+  EXPECT_EQ(SqlOne(fmt::format("SELECT string_agg(k, ',') FROM {}", table_)), "first");
+}
+
+TEST_F(PostgresResourceTest, StatementBlockedByAPreparedBranchTimesOutAsAborted) {
+  ASSERT_TRUE(Sql(fmt::format("INSERT INTO {} VALUES ('k', 1)", table_)).ok());
+  PostgresResourceOptions options;
+  options.statement_timeout_ms = 300;
+  std::unique_ptr<PostgresResource> resource = OpenResource({}, options);
+  const BranchId holder = Branch(21);
+  ASSERT_TRUE(resource->BeginBranch(holder).ok());
+  ASSERT_TRUE(
+      resource->Exec(holder, fmt::format("UPDATE {} SET v = 2 WHERE k = 'k'", table_)).ok());
+  ASSERT_EQ(*resource->Prepare(holder), PrepareResult::kPrepared);  // keeps its row lock
+
+  const BranchId blocked = Branch(22);
+  ASSERT_TRUE(resource->BeginBranch(blocked).ok());
+  Result<SqlResult> update =
+      resource->Exec(blocked, fmt::format("UPDATE {} SET v = 3 WHERE k = 'k'", table_));
+  EXPECT_EQ(update.status().code(), StatusCode::kAborted) << update.status().ToString();
+  EXPECT_NE(update.status().message().find("57014"), std::string::npos)
+      << update.status().ToString();
+  EXPECT_FALSE(resource->Prepare(blocked).ok());
+  ASSERT_TRUE(resource->CommitPrepared(holder).ok());
+  EXPECT_EQ(SqlOne(fmt::format("SELECT v FROM {}", table_)), "2");
+}
+
+TEST_F(PostgresResourceTest, StatementThatEndsTheTransactionDoomsTheBranch) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const BranchId branch = Branch(17);
+  ASSERT_TRUE(resource->BeginBranch(branch).ok());
+  Result<SqlResult> rollback = resource->Exec(branch, "ROLLBACK");
+  EXPECT_EQ(rollback.status().code(), StatusCode::kFailedPrecondition)
+      << rollback.status().ToString();
+  EXPECT_FALSE(resource->Prepare(branch).ok());
+  EXPECT_EQ(PreparedCount(branch), "0");
+}
+
+TEST_F(PostgresResourceTest, BranchCallsCheckTheBranchState) {
+  PostgresResourceOptions options;
+  options.active_branches_max = 2;
+  std::unique_ptr<PostgresResource> resource = OpenResource({}, options);
+  EXPECT_EQ(resource->BeginBranch(BranchId{}).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(resource->BeginBranch(Branch(18, 1)).ok());
+  EXPECT_EQ(resource->BeginBranch(Branch(18, 1)).code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(resource->BeginBranch(Branch(18, 2)).ok());
+  EXPECT_EQ(resource->BeginBranch(Branch(18, 3)).code(), StatusCode::kOverloaded);
+  EXPECT_EQ(resource->CommitPrepared(Branch(18, 1)).code(), StatusCode::kFailedPrecondition)
+      << "an active branch is not prepared";
+  EXPECT_EQ(resource->Prepare(Branch(19)).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(resource->Exec(Branch(19), "SELECT 1").status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(resource->Rollback(Branch(18, 1)).ok());
+  EXPECT_TRUE(resource->Rollback(Branch(18, 2)).ok());
+  EXPECT_EQ(resource->active_branches(), 0u);
+}
+
+TEST_F(PostgresResourceTest, ExecReturnsColumnsRowsNullsAndCounts) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const BranchId branch = Branch(20);
+  ASSERT_TRUE(resource->BeginBranch(branch).ok());
+  Result<SqlResult> inserted =
+      resource->Exec(branch, fmt::format("INSERT INTO {} VALUES ($1, $2), ($3, $4)", table_),
+                     {"a", std::nullopt, "it's", "3"});
+  ASSERT_TRUE(inserted.ok()) << inserted.status().ToString();
+  EXPECT_EQ(inserted->rows_affected, 2u);
+  EXPECT_EQ(inserted->command_tag, "INSERT 0 2");
+  Result<SqlResult> rows =
+      resource->Exec(branch, fmt::format("SELECT k, v AS value FROM {} ORDER BY k", table_));
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  EXPECT_EQ(rows->columns, (std::vector<std::string>{"k", "value"}));
+  ASSERT_EQ(rows->rows.size(), 2u);
+  EXPECT_EQ(rows->rows[0], (std::vector<SqlParam>{"a", std::nullopt}));
+  EXPECT_EQ(rows->rows[1], (std::vector<SqlParam>{"it's", "3"}));
+  ASSERT_EQ(*resource->Prepare(branch), PrepareResult::kPrepared);
+  ASSERT_TRUE(resource->CommitPrepared(branch).ok());
+  EXPECT_EQ(RowCount(), "2");
+}
+
+TEST_F(PostgresResourceTest, BranchesRunConcurrentlyFromManyThreads) {
+  constexpr int kThreads = 6;
+  constexpr int kBranchesPerThread = 5;
+  PostgresResourceOptions options;
+  options.idle_connections_max = 3;
+  std::unique_ptr<PostgresResource> resource = OpenResource({}, options);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kBranchesPerThread; ++i) {
+        const BranchId branch = Branch(100 + t, static_cast<uint32_t>(i + 1));
+        const bool ok = resource->BeginBranch(branch).ok() &&
+                        resource
+                            ->Exec(branch, fmt::format("INSERT INTO {} VALUES ($1, $2)", table_),
+                                   {branch.ToString(), std::to_string(i)})
+                            .ok() &&
+                        resource->Prepare(branch).ok() && resource->CommitPrepared(branch).ok();
+        if (!ok) ++failures;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(RowCount(), std::to_string(kThreads * kBranchesPerThread));
+  EXPECT_LE(resource->idle_connections(), 3u);
+  EXPECT_EQ(resource->active_branches(), 0u);
+}
+
+}  // namespace
+}  // namespace pact
