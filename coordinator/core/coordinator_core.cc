@@ -405,7 +405,7 @@ void CoordinatorCore::ReplyToWaiters(const Txn& txn, Outcome outcome,
   }
 }
 
-void CoordinatorCore::Finish(const TxnId& id, Outcome outcome, bool chosen) {
+void CoordinatorCore::Finish(TxnId id, Outcome outcome, bool chosen) {
   PACT_CHECK(outcome == Outcome::kCommitted || outcome == Outcome::kAborted);
   const size_t erased = txns_.erase(id);
   PACT_CHECK(erased == 1, "finish of {} which is not open", id);

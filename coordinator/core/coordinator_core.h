@@ -160,7 +160,7 @@ class CoordinatorCore {
   void SendCommits(const Txn& txn, CoordinatorEffects& fx) const;
   void ReplyToWaiters(const Txn& txn, protocol::Outcome outcome, CoordinatorEffects& fx) const;
   // Removes the transaction (which must be in txns_) and remembers its outcome.
-  void Finish(const TxnId& id, protocol::Outcome outcome, bool chosen);
+  void Finish(TxnId id, protocol::Outcome outcome, bool chosen);  // by value: txn.id dies
   void SetState(Txn& txn, TxnState state);
   std::optional<Finished> FinishedOutcome(const TxnId& id) const;
   bool AllVoted(const Txn& txn) const;

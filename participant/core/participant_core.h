@@ -88,7 +88,7 @@ struct StoreRequest {
 struct StoreResult {
   StoreOp op;
   BranchId branch;
-  Status status;
+  Status status{};
   PrepareResult prepared = PrepareResult::kPrepared;  // kPrepare with an OK status only
 };
 
