@@ -87,12 +87,18 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(FileSystem* fs, const KvOptions& 
   std::unique_ptr<KvStore> store(new KvStore(fs, std::move(options)));
   const KvOptions& opts = store->options_;
 
-  PACT_RETURN_IF_ERROR(fs->CreateDirs(opts.dir));
+  // CreateDirs makes no new directory entry durable (PosixFileSystem does not sync parents):
+  // sync the store directory (for wal/) and its parent (for the store directory itself), so a
+  // fresh store's acknowledged records cannot vanish with their directories in a crash.
+  const std::string wal_dir = JoinPath(opts.dir, kWalDirName);
+  PACT_RETURN_IF_ERROR(fs->CreateDirs(wal_dir));
+  PACT_RETURN_IF_ERROR(fs->SyncDir(opts.dir));
+  PACT_RETURN_IF_ERROR(fs->SyncDir(ParentDir(opts.dir)));
   PACT_RETURN_IF_ERROR(store->RemoveStaleTempFile());
   PACT_RETURN_IF_ERROR(store->LoadSnapshot());
 
   wal::LogOptions log_options;
-  log_options.dir = JoinPath(opts.dir, kWalDirName);
+  log_options.dir = wal_dir;
   log_options.segment_bytes_max = opts.log_segment_bytes_max;
   log_options.record_bytes_max = opts.write_set_bytes_max + kv::kPrepareOverheadBytes;
   KvStore* raw = store.get();

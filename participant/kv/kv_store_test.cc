@@ -3,9 +3,11 @@
 #include "participant/kv/kv_store.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <thread>
@@ -779,6 +781,40 @@ TEST_F(KvStoreTest, OverlappingCallsForOneBranchAreRefused) {
   ASSERT_TRUE(store_->CommitPrepared(Br(1)).ok());
   blocked.join();
   EXPECT_EQ(*store_->Get(Br(2), "k"), Some("v"));
+}
+
+// The same store on real files: what the pact-agent runs.
+TEST(KvStorePosixTest, CommitsPreparesAndCheckpointsSurviveReopening) {
+  const std::string dir = testing::TempDir() + "pact_kv_posix_test_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  KvOptions options;
+  options.dir = dir + "/store/";  // a trailing slash names the same directory
+  options.log_segment_bytes_max = 4096;
+  options.checkpoint_log_bytes = 8192;
+  PosixFileSystem* fs = PosixFileSystem::Default();
+  {
+    std::unique_ptr<KvStore> store = std::move(KvStore::Open(fs, options)).value();
+    for (uint64_t i = 1; i <= 200; ++i) {
+      ASSERT_TRUE(store->BeginBranch(Br(i)).ok());
+      ASSERT_TRUE(store->Put(Br(i), "key" + std::to_string(i % 20), std::to_string(i)).ok());
+      ASSERT_EQ(*store->Prepare(Br(i)), PrepareResult::kPrepared);
+      ASSERT_TRUE(store->CommitPrepared(Br(i)).ok());
+    }
+    PrepareWriter(store.get(), Br(1000), "held");
+    EXPECT_GT(store->Stats().checkpoints, 0u);
+    EXPECT_TRUE(std::filesystem::exists(dir + "/store/snapshot"));
+  }
+  {
+    Result<std::unique_ptr<KvStore>> store = KvStore::Open(fs, options);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    EXPECT_EQ(*(*store)->GetCommitted("key0"), Some("200"));
+    EXPECT_EQ(*(*store)->GetCommitted("key19"), Some("199"));
+    EXPECT_EQ(*(*store)->ListPrepared(), std::vector<BranchId>{Br(1000)});
+    ASSERT_TRUE((*store)->CommitPrepared(Br(1000)).ok());
+    EXPECT_EQ(*(*store)->GetCommitted("held"), Some("prepared"));
+    (*store)->CheckInvariants();
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
