@@ -499,9 +499,18 @@ Result<PrepareResult> KvStore::Prepare(const BranchId& id) {
     branches_.erase(it);
     return PrepareResult::kReadOnly;
   }
+  return PersistPrepareLocked(lock, it);
+}
+
+Result<PrepareResult> KvStore::PersistPrepareLocked(std::unique_lock<std::mutex>& lock,
+                                                    std::map<BranchId, Branch>::iterator it) {
+  const BranchId id = it->first;
+  Branch& branch = it->second;
+  PACT_CHECK(branch.state == BranchState::kActive && branch.busy && !branch.writes.empty());
   LockWritesLocked(id, branch);
   branch.state = BranchState::kPreparing;
-  branch.reads.clear();  // validated; the locks keep the result valid until the branch ends
+  // Validated: the branch is serialized here (docs/kv-store.md 1); its reads are not needed.
+  branch.reads.clear();
   branch.scans.clear();
   branch.read_keys = 0;
   ++inflight_;

@@ -256,6 +256,9 @@ class KvStore final : public Resource {
   std::vector<KvEntry> MergeScanLocked(const kv::WriteSet& writes, std::string_view start,
                                        std::string_view end, uint64_t limit,
                                        std::string* covered_end) const;
+  // Locks a validated, busy branch's writes, appends PREPARE and waits until it is durable.
+  Result<PrepareResult> PersistPrepareLocked(std::unique_lock<std::mutex>& lock,
+                                             std::map<BranchId, Branch>::iterator it);
   // Appends COMMIT or ROLLBACK for a prepared branch and ends it once that is durable.
   Status EndPreparedLocked(std::unique_lock<std::mutex>& lock,
                            std::map<BranchId, Branch>::iterator it, kv::RecordType type);

@@ -313,6 +313,72 @@ TEST(KvStoreCrashTest, CrashAtEveryWriteOfRandomWorkloads) {
   RecordProperty("runs", static_cast<int>(runs));
 }
 
+// A store with several WAL segments, committed data and a prepared branch, ready to checkpoint.
+std::unique_ptr<KvStore> StoreReadyToCheckpoint(FileSystem* fs, const KvOptions& options,
+                                                Expectation* expect) {
+  std::unique_ptr<KvStore> store = std::move(KvStore::Open(fs, options)).value();
+  for (uint64_t i = 1; i <= 40; ++i) {
+    const BranchId branch{{1, i}, 1};
+    const bool stays_prepared = i % 10 == 0;
+    WriteSet writes;
+    if (stays_prepared) {
+      writes["held" + std::to_string(i)] = "prepared";  // keys nobody else writes
+    } else {
+      writes["k" + std::to_string(i % 15)] = std::string(i, 'v');
+      if (i % 7 == 0) writes["k" + std::to_string(i % 5)] = std::nullopt;
+    }
+    PACT_CHECK_OK(store->BeginBranch(branch));
+    for (const auto& [key, value] : writes) {
+      PACT_CHECK_OK(value.has_value() ? store->Put(branch, key, *value)
+                                      : store->Delete(branch, key));
+    }
+    PACT_CHECK(*store->Prepare(branch) == PrepareResult::kPrepared);
+    if (stays_prepared) {
+      expect->prepared[branch] = writes;
+    } else {
+      PACT_CHECK_OK(store->CommitPrepared(branch));
+      Apply(writes, &expect->committed);
+    }
+  }
+  return store;
+}
+
+// The checkpoint's own writes (temp file, its fsync, the rename, the directory fsync, segment
+// removals, the WAL directory fsync), crashed at each one, before and after it.
+TEST(KvStoreCrashTest, CheckpointCrashedAtEachStep) {
+  KvOptions options = CrashOptions();
+  options.checkpoint_log_bytes = 0;
+  uint64_t steps = 0;
+  {
+    FaultInjectingFileSystem disk;
+    CrashingFileSystem fs(&disk);
+    Expectation expect;
+    std::unique_ptr<KvStore> store = StoreReadyToCheckpoint(&fs, options, &expect);
+    const uint64_t before = fs.writes();
+    const uint64_t segments = store->Stats().log_segments;
+    ASSERT_TRUE(store->Checkpoint().ok());
+    steps = fs.writes() - before;
+    ASSERT_LT(store->Stats().log_segments, segments) << "the checkpoint removed no segment";
+  }
+  ASSERT_GE(steps, 6u);
+  for (uint64_t step = 1; step <= steps; ++step) {
+    for (bool after : {false, true}) {
+      for (Mode mode : {Mode::kLose, Mode::kTearUnsynced}) {
+        SCOPED_TRACE(testing::Message() << "checkpoint write " << step << (after ? " after" : ""));
+        FaultInjectingFileSystem disk(step);
+        CrashingFileSystem fs(&disk);
+        Expectation expect;
+        std::unique_ptr<KvStore> store = StoreReadyToCheckpoint(&fs, options, &expect);
+        fs.CrashAt(fs.writes() + step, after, mode);
+        EXPECT_FALSE(store->Checkpoint().ok());
+        EXPECT_TRUE(fs.crashed());
+        store.reset();
+        VerifyAfterCrash(&disk, options, expect);
+      }
+    }
+  }
+}
+
 // Threads run branches on keys of their own while the machine crashes at a random moment; the
 // crash lands in the middle of group commits, rotations and checkpoints.
 TEST(KvStoreCrashTest, ConcurrentBranchesCrashAtRandomMoments) {
