@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -14,9 +15,10 @@ namespace {
 
 constexpr std::string_view kWalDirName = "wal";
 constexpr std::string_view kSnapshotFileName = "snapshot";
-constexpr std::string_view kTempSuffix = ".tmp";  // FileSystem::WriteFileAtomically's
-constexpr uint64_t kAbsentVersion = 0;            // the version a read of a missing key records
-constexpr uint64_t kLoadedVersion = 1;            // the version of data loaded at Open
+constexpr std::string_view kTempSuffix = ".tmp";   // FileSystem::WriteFileAtomically's
+constexpr uint64_t kAbsentVersion = 0;             // the version a read of a missing key records
+constexpr uint64_t kLoadedVersion = 1;             // the version of data loaded at Open
+constexpr uint64_t kLockWaitSliceMicros = 10'000;  // lock waits look at the Clock this often
 
 Status CheckRange(std::string_view name, uint64_t value, uint64_t low, uint64_t high) {
   if (value >= low && value <= high) return Status::Ok();
@@ -70,6 +72,7 @@ class KvStore::BusyScope {
 KvStore::KvStore(FileSystem* fs, KvOptions options)
     : fs_(fs),
       options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : SystemClock::Default()),
       name_(fmt::format("kv:{}", options_.dir)),
       snapshot_path_(JoinPath(options_.dir, kSnapshotFileName)) {}
 
@@ -307,8 +310,7 @@ Status KvStore::WaitForLocksLocked(
     std::unique_lock<std::mutex>& lock, std::string_view what, bool for_append,
     const std::function<std::optional<LockConflict>()>& find_conflict) {
   PACT_CHECK(lock.owns_lock());
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.lock_wait_ms);
+  const uint64_t deadline_micros = clock_->NowMicros() + options_.lock_wait_ms * 1000;
   while (true) {
     PACT_RETURN_IF_ERROR(UsableLocked());
     std::optional<LockConflict> conflict = find_conflict();
@@ -317,12 +319,16 @@ Status KvStore::WaitForLocksLocked(
       state_cv_.wait(lock);  // a checkpoint holds appends back only while it encodes
       continue;
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
+    const uint64_t now_micros = clock_->NowMicros();
+    if (now_micros >= deadline_micros) {
       return Status::Unavailable(
           fmt::format("{}: {}: key {} is locked by prepared branch {}; gave up after {} ms", name_,
                       what, kv::Printable(conflict->key), conflict->owner, options_.lock_wait_ms));
     }
-    state_cv_.wait_until(lock, deadline);
+    // Time is the Clock's: wake up at least every slice to look at it, so that a clock that
+    // is not the steady clock (a test's ManualClock) ends the wait too.
+    const uint64_t wait_micros = std::min(deadline_micros - now_micros, kLockWaitSliceMicros);
+    state_cv_.wait_for(lock, std::chrono::microseconds(wait_micros));
   }
 }
 

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "common/branch_id.h"
+#include "common/clock.h"
 #include "common/file_system.h"
 #include "common/status.h"
 #include "pact/resource.h"
@@ -66,17 +67,27 @@ inline constexpr uint64_t kKvBranchesLimit = uint64_t{1} << 24;
 
 // Limits (docs/kv-store.md 2). A request beyond one fails with kInvalidArgument.
 struct KvOptions {
-  std::string dir;  // the store's directory; created if missing; holds snapshot and wal/
-  uint64_t key_bytes_max = uint64_t{4} << 10;         // keys are 1..key_bytes_max bytes
-  uint64_t value_bytes_max = uint64_t{1} << 20;       // values are 0..value_bytes_max bytes
-  uint64_t write_set_bytes_max = uint64_t{16} << 20;  // encoded ops of one branch (kv::OpBytes)
-  uint64_t read_set_keys_max = 100'000;  // keys one branch may read (scans count entries)
-  uint64_t scan_entries_max = 10'000;    // the largest `limit` of one Scan
-  uint64_t branches_max = 10'000;        // open branches, active or prepared (kOverloaded)
-  uint64_t lock_wait_ms = 1'000;         // wait for a prepared branch's lock (0: none)
-  uint64_t checkpoint_log_bytes = uint64_t{64}
-                                  << 20;  // WAL bytes between checkpoints (0: manual only)
-  uint64_t log_segment_bytes_max = uint64_t{8} << 20;  // WAL segment size (wal::LogOptions)
+  // The store's directory; created if missing. Holds `snapshot` and `wal/`.
+  std::string dir;
+  // Keys are 1..key_bytes_max bytes; values 0..value_bytes_max bytes.
+  uint64_t key_bytes_max = uint64_t{4} << 10;
+  uint64_t value_bytes_max = uint64_t{1} << 20;
+  // Encoded ops of one branch's write-set (sum of kv::OpBytes): bounds the PREPARE record.
+  uint64_t write_set_bytes_max = uint64_t{16} << 20;
+  // Keys one branch may read (a scan counts its committed entries in range, plus one).
+  uint64_t read_set_keys_max = 100'000;
+  // The largest `limit` of one Scan.
+  uint64_t scan_entries_max = 10'000;
+  // Open branches, active or prepared; BeginBranch beyond it fails with kOverloaded.
+  uint64_t branches_max = 10'000;
+  // How long a branch operation waits for a prepared branch's lock (0: fail at once).
+  uint64_t lock_wait_ms = 1'000;
+  // WAL bytes appended after which a commit or rollback checkpoints (0: only Checkpoint()).
+  uint64_t checkpoint_log_bytes = uint64_t{64} << 20;
+  // WAL segment size (wal::LogOptions::segment_bytes_max); checkpoints remove whole segments.
+  uint64_t log_segment_bytes_max = uint64_t{8} << 20;
+  // Time for lock waits; not owned, must outlive the store. Null: SystemClock::Default().
+  Clock* clock = nullptr;
 };
 
 struct KvEntry {
@@ -272,6 +283,7 @@ class KvStore final : public Resource {
 
   FileSystem* const fs_;
   const KvOptions options_;
+  Clock* const clock_;
   const std::string name_;
   const std::string snapshot_path_;
   std::unique_ptr<wal::Log> log_;  // set by Open; never null afterwards

@@ -12,6 +12,7 @@
 #include <map>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/fault_injecting_file_system.h"
 #include "common/random.h"
 #include "participant/kv/kv_test_util.h"
@@ -266,6 +267,31 @@ TEST_F(KvStoreTest, PreparedBranchBlocksConflictingWriterUntilTimeout) {
   EXPECT_EQ(Committed("k"), Some("0"));
   ASSERT_EQ(*store_->Prepare(Br(3)), PrepareResult::kPrepared);
   store_->CheckInvariants();
+}
+
+// Lock waits run on the store's Clock: with a ManualClock they end when it is advanced.
+TEST_F(KvStoreTest, LockWaitEndsWhenTheClockSaysSo) {
+  ManualClock clock;
+  options_.clock = &clock;
+  options_.lock_wait_ms = 60'000;
+  Open();
+  PrepareWriter(store_.get(), Br(1), "k");
+  ASSERT_TRUE(store_->BeginBranch(Br(2)).ok());
+  std::atomic<bool> done = false;
+  Status put;
+  std::thread writer([&] {
+    put = store_->Put(Br(2), "k", "v");
+    done = true;
+  });
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_FALSE(done) << "gave up before the clock moved";
+  clock.AdvanceMicros(59'999'000);
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_FALSE(done) << "gave up before lock_wait_ms passed";
+  clock.AdvanceMicros(1'000);
+  writer.join();
+  EXPECT_EQ(put.code(), StatusCode::kUnavailable) << put.ToString();
+  EXPECT_NE(put.message().find("60000 ms"), std::string::npos) << put.ToString();
 }
 
 TEST_F(KvStoreTest, ZeroLockWaitFailsAtOnce) {
