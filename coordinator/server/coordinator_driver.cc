@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "common/check.h"
+#include "common/fail_point.h"
 #include "common/logging.h"
 
 namespace pact::coordinator {
@@ -156,7 +157,9 @@ void CoordinatorDriver::Carry(CoordinatorEffects effects) {
       if (Status s = log_->RecordEnd(txn); !s.ok()) FailStop(s);
     }
     if (flush) {
+      FailPoint("coordinator.before_decision_flush");
       if (Status s = log_->Flush(); !s.ok()) FailStop(s);
+      FailPoint("coordinator.after_decision_durable");
     }
     for (CoordinatorOutbound& outbound : effects.send) SendOrHold(std::move(outbound));
     effects = CoordinatorEffects();

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "common/clock.h"
+#include "common/fail_point.h"
 #include "common/file_system.h"
 #include "common/logging.h"
 #include "coordinator/server/coordinator_driver.h"
@@ -72,6 +73,7 @@ int Run(const Flags& flags) {
   }
   Result<rpc::Endpoint> listen = rpc::Endpoint::Parse(flags.listen);
   Status config = listen.ok() ? CheckPeers(flags, *listen) : listen.status();
+  if (config.ok()) config = ValidateFailPointEnvironment();
   if (config.ok() && flags.tick_ms <= 0) config = Status::InvalidArgument("--tick-ms must be > 0");
   if (!config.ok()) {
     PACT_LOG_ERROR("bad configuration: {}", config.message());

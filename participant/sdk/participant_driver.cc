@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "common/check.h"
+#include "common/fail_point.h"
 #include "common/logging.h"
 #include "participant/sdk/rpc_convert.h"
 
@@ -161,6 +162,11 @@ void ParticipantDriver::Persist(const std::vector<participant::ParticipantRecord
     last = *lsn;
   }
   if (Status s = log_->WaitDurable(last); !s.ok()) FailStop(s);
+  for (const participant::ParticipantRecord& record : records) {
+    if (record.kind == participant::ParticipantRecord::Kind::kPrepared) {
+      FailPoint("participant.after_prepared_durable");
+    }
+  }
 }
 
 void ParticipantDriver::Send(participant::ParticipantOutbound outbound) {
@@ -221,14 +227,19 @@ void ParticipantDriver::Apply(const StoreRequest& request) {
       case StoreOp::kPrepare: {
         Result<PrepareResult> prepared = resource_->Prepare(request.branch);
         result.status = prepared.status();
-        if (prepared.ok()) result.prepared = *prepared;
+        if (prepared.ok()) {
+          result.prepared = *prepared;
+          if (*prepared == PrepareResult::kPrepared) FailPoint("participant.after_store_prepare");
+        }
         break;
       }
       case StoreOp::kCommitPrepared:
         result.status = resource_->CommitPrepared(request.branch);
+        if (result.status.ok()) FailPoint("participant.after_store_commit");
         break;
       case StoreOp::kRollback:
         result.status = resource_->Rollback(request.branch);
+        if (result.status.ok()) FailPoint("participant.after_store_rollback");
         break;
     }
     Post(result);
