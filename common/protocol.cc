@@ -11,13 +11,12 @@ std::string Format(const BeginRequest& m) {
   return fmt::format("BeginRequest{{request_id={}}}", m.request_id);
 }
 std::string Format(const BeginReply& m) {
-  return fmt::format("BeginReply{{epoch={} request_id={} status={} txn={}}}", m.epoch,
-                     m.request_id, Name(m.status), m.txn);
+  return fmt::format("BeginReply{{epoch={} request_id={} status={} txn={}}}", m.epoch, m.request_id,
+                     Name(m.status), m.txn);
 }
 std::string Format(const CommitRequest& m) { return fmt::format("CommitRequest{{txn={}}}", m.txn); }
 std::string Format(const CommitReply& m) {
-  return fmt::format("CommitReply{{epoch={} txn={} outcome={}}}", m.epoch, m.txn,
-                     Name(m.outcome));
+  return fmt::format("CommitReply{{epoch={} txn={} outcome={}}}", m.epoch, m.txn, Name(m.outcome));
 }
 std::string Format(const AbortRequest& m) { return fmt::format("AbortRequest{{txn={}}}", m.txn); }
 std::string Format(const AbortReply& m) {
@@ -35,8 +34,7 @@ std::string Format(const OutcomeRequest& m) {
   return fmt::format("OutcomeRequest{{epoch={} txn={}}}", m.epoch, m.txn);
 }
 std::string Format(const OutcomeReply& m) {
-  return fmt::format("OutcomeReply{{epoch={} txn={} outcome={}}}", m.epoch, m.txn,
-                     Name(m.outcome));
+  return fmt::format("OutcomeReply{{epoch={} txn={} outcome={}}}", m.epoch, m.txn, Name(m.outcome));
 }
 std::string Format(const PrepareRequest& m) {
   return fmt::format("PrepareRequest{{epoch={} branch={}}}", m.epoch, m.branch);
@@ -60,9 +58,9 @@ std::string Format(const AckReply& m) {
 
 std::string_view MessageName(const Message& message) {
   static constexpr std::string_view kNames[] = {
-      "BeginRequest",  "BeginReply",     "CommitRequest",  "CommitReply",
-      "AbortRequest",  "AbortReply",     "EnlistRequest",  "EnlistReply",
-      "OutcomeRequest", "OutcomeReply",  "PrepareRequest", "VoteReply",
+      "BeginRequest",        "BeginReply",         "CommitRequest",  "CommitReply",
+      "AbortRequest",        "AbortReply",         "EnlistRequest",  "EnlistReply",
+      "OutcomeRequest",      "OutcomeReply",       "PrepareRequest", "VoteReply",
       "BranchCommitRequest", "BranchAbortRequest", "AckReply"};
   static_assert(std::size(kNames) == std::variant_size_v<Message>);
   return kNames[message.index()];
@@ -74,36 +72,48 @@ std::string ToString(const Message& message) {
 
 std::string_view Name(Vote vote) {
   switch (vote) {
-    case Vote::kYes: return "YES";
-    case Vote::kNo: return "NO";
-    case Vote::kReadOnly: return "READ_ONLY";
+    case Vote::kYes:
+      return "YES";
+    case Vote::kNo:
+      return "NO";
+    case Vote::kReadOnly:
+      return "READ_ONLY";
   }
   PACT_UNREACHABLE("vote {}", static_cast<int>(vote));
 }
 
 std::string_view Name(Outcome outcome) {
   switch (outcome) {
-    case Outcome::kCommitted: return "COMMITTED";
-    case Outcome::kAborted: return "ABORTED";
-    case Outcome::kUnknown: return "UNKNOWN";
+    case Outcome::kCommitted:
+      return "COMMITTED";
+    case Outcome::kAborted:
+      return "ABORTED";
+    case Outcome::kUnknown:
+      return "UNKNOWN";
   }
   PACT_UNREACHABLE("outcome {}", static_cast<int>(outcome));
 }
 
 std::string_view Name(BeginStatus status) {
   switch (status) {
-    case BeginStatus::kOk: return "OK";
-    case BeginStatus::kOverloaded: return "OVERLOADED";
-    case BeginStatus::kNotLeader: return "NOT_LEADER";
+    case BeginStatus::kOk:
+      return "OK";
+    case BeginStatus::kOverloaded:
+      return "OVERLOADED";
+    case BeginStatus::kNotLeader:
+      return "NOT_LEADER";
   }
   PACT_UNREACHABLE("begin status {}", static_cast<int>(status));
 }
 
 std::string_view Name(EnlistStatus status) {
   switch (status) {
-    case EnlistStatus::kEnlisted: return "ENLISTED";
-    case EnlistStatus::kRefused: return "REFUSED";
-    case EnlistStatus::kOverloaded: return "OVERLOADED";
+    case EnlistStatus::kEnlisted:
+      return "ENLISTED";
+    case EnlistStatus::kRefused:
+      return "REFUSED";
+    case EnlistStatus::kOverloaded:
+      return "OVERLOADED";
   }
   PACT_UNREACHABLE("enlist status {}", static_cast<int>(status));
 }

@@ -22,8 +22,7 @@ TEST(ProtocolTest, EpochAndTxnOf) {
   EXPECT_EQ(EpochOf(Message{PrepareRequest{5, branch}}), 5u);
   EXPECT_EQ(EpochOf(Message{CommitRequest{TxnId{3, 7}}}), 0u);
   EXPECT_EQ(TxnOf(Message{PrepareRequest{5, branch}}), (TxnId{3, 7}));
-  EXPECT_EQ(TxnOf(Message{EnlistReply{5, TxnId{3, 8}, EnlistStatus::kEnlisted, 1}}),
-            (TxnId{3, 8}));
+  EXPECT_EQ(TxnOf(Message{EnlistReply{5, TxnId{3, 8}, EnlistStatus::kEnlisted, 1}}), (TxnId{3, 8}));
   EXPECT_FALSE(TxnOf(Message{BeginRequest{9}}).valid());
 }
 

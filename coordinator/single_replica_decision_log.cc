@@ -1,8 +1,8 @@
 #include "coordinator/single_replica_decision_log.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace pact::coordinator {
 namespace {
@@ -44,16 +44,15 @@ struct ReplayState {
 Result<std::unique_ptr<SingleReplicaDecisionLog>> SingleReplicaDecisionLog::Open(
     FileSystem* fs, const wal::LogOptions& options) {
   ReplayState state;
-  PACT_ASSIGN_OR_RETURN(
-      std::unique_ptr<wal::Log> log,
-      wal::Log::Open(fs, options, [&](wal::Lsn lsn, std::string_view bytes) {
-        return state.Apply(lsn, bytes);
-      }));
+  PACT_ASSIGN_OR_RETURN(std::unique_ptr<wal::Log> log,
+                        wal::Log::Open(fs, options, [&](wal::Lsn lsn, std::string_view bytes) {
+                          return state.Apply(lsn, bytes);
+                        }));
   std::unique_ptr<SingleReplicaDecisionLog> self(new SingleReplicaDecisionLog(std::move(log)));
   // The new epoch is durable before any txid of it can exist.
   self->epoch_ = state.epoch + 1;
-  PACT_ASSIGN_OR_RETURN(wal::Lsn lsn,
-                        self->log_->AppendDurable(EncodeEntry(DecisionLogEntry::Epoch(self->epoch_))));
+  PACT_ASSIGN_OR_RETURN(
+      wal::Lsn lsn, self->log_->AppendDurable(EncodeEntry(DecisionLogEntry::Epoch(self->epoch_))));
   (void)lsn;
   for (const TxnId& txn : state.order) {
     auto it = state.unended.find(txn);
@@ -101,7 +100,8 @@ bool SingleReplicaDecisionLog::IsChosen(const TxnId& txn) const { return chosen_
 
 Status SingleReplicaDecisionLog::RecordEnd(const TxnId& txn) {
   PACT_CHECK(chosen_.contains(txn), "END of {} which is not chosen", txn);
-  PACT_ASSIGN_OR_RETURN(wal::Lsn lsn, log_->Append(EncodeEntry(DecisionLogEntry::End(epoch_, txn))));
+  PACT_ASSIGN_OR_RETURN(wal::Lsn lsn,
+                        log_->Append(EncodeEntry(DecisionLogEntry::End(epoch_, txn))));
   (void)lsn;
   chosen_.erase(txn);
   return Status::Ok();

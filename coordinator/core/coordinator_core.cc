@@ -1,9 +1,9 @@
 #include "coordinator/core/coordinator_core.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <variant>
-
-#include <fmt/format.h>
 
 #include "common/check.h"
 
@@ -31,11 +31,16 @@ Status CoordinatorOptions::Validate() const {
 
 std::string_view Name(TxnState state) {
   switch (state) {
-    case TxnState::kActive: return "ACTIVE";
-    case TxnState::kPreparing: return "PREPARING";
-    case TxnState::kDeciding: return "DECIDING";
-    case TxnState::kCommitting: return "COMMITTING";
-    case TxnState::kOnePhase: return "ONE_PHASE";
+    case TxnState::kActive:
+      return "ACTIVE";
+    case TxnState::kPreparing:
+      return "PREPARING";
+    case TxnState::kDeciding:
+      return "DECIDING";
+    case TxnState::kCommitting:
+      return "COMMITTING";
+    case TxnState::kOnePhase:
+      return "ONE_PHASE";
   }
   PACT_UNREACHABLE("txn state {}", static_cast<int>(state));
 }
@@ -47,13 +52,13 @@ CoordinatorCore::CoordinatorCore(const CoordinatorOptions& options, std::string 
   PACT_CHECK(epoch_ > 0, "epoch 0 is never granted");
   for (const CommitDecision& decision : unended) {
     PACT_CHECK_OK(ValidateDecision(decision));
-    PACT_CHECK(decision.txn.epoch < epoch_,
-               "decision {} of epoch >= {} before this leader began", decision.txn, epoch_);
+    PACT_CHECK(decision.txn.epoch < epoch_, "decision {} of epoch >= {} before this leader began",
+               decision.txn, epoch_);
     Txn txn{.id = decision.txn, .state = TxnState::kCommitting};
     txn.resend_interval = options_.commit_resend_ticks_min;
     for (const DecidedBranch& b : decision.branches) {
-      txn.branches.push_back(Branch{.number = b.branch, .participant = b.participant,
-                                    .vote = Vote::kYes});
+      txn.branches.push_back(
+          Branch{.number = b.branch, .participant = b.participant, .vote = Vote::kYes});
     }
     const bool inserted = txns_.emplace(decision.txn, std::move(txn)).second;
     PACT_CHECK(inserted, "decision {} resumed twice", decision.txn);
@@ -443,8 +448,8 @@ std::optional<TxnView> CoordinatorCore::View(const TxnId& id) const {
   auto it = txns_.find(id);
   if (it == txns_.end()) return std::nullopt;
   const Txn& txn = it->second;
-  TxnView view{.txn = id, .state = txn.state,
-               .branches = static_cast<uint32_t>(txn.branches.size())};
+  TxnView view{
+      .txn = id, .state = txn.state, .branches = static_cast<uint32_t>(txn.branches.size())};
   for (const Branch& b : txn.branches) view.acknowledged += b.acknowledged ? 1 : 0;
   return view;
 }
@@ -469,18 +474,17 @@ void CoordinatorCore::CheckInvariants() const {
       PACT_CHECK(id.epoch < epoch_ && txn.state == TxnState::kCommitting,
                  "{} of another epoch in {}", id, Name(txn.state));
     }
-    PACT_CHECK(txn.branches.size() <= std::max<size_t>(options_.branches_per_txn_max,
-                                                       kDecisionBranchesMax));
+    PACT_CHECK(txn.branches.size() <=
+               std::max<size_t>(options_.branches_per_txn_max, kDecisionBranchesMax));
     uint32_t previous = 0;
     size_t yes = 0;
     for (const Branch& b : txn.branches) {
       PACT_CHECK(b.number > previous && !b.participant.empty(), "{} branch order", id);
       previous = b.number;
       if (b.vote == Vote::kYes) ++yes;
-      PACT_CHECK(!b.acknowledged || txn.state == TxnState::kCommitting,
-                 "{} acknowledged in {}", id, Name(txn.state));
-      PACT_CHECK(!b.vote.has_value() || txn.state != TxnState::kActive, "{} vote while active",
-                 id);
+      PACT_CHECK(!b.acknowledged || txn.state == TxnState::kCommitting, "{} acknowledged in {}", id,
+                 Name(txn.state));
+      PACT_CHECK(!b.vote.has_value() || txn.state != TxnState::kActive, "{} vote while active", id);
       PACT_CHECK(b.vote != Vote::kNo, "{} still open after a NO vote", id);
     }
     switch (txn.state) {
@@ -499,8 +503,8 @@ void CoordinatorCore::CheckInvariants() const {
                    txn.resend_interval <= options_.commit_resend_ticks_max);
         break;
       case TxnState::kOnePhase:
-        PACT_CHECK(txn.branches.size() == 1 && !txn.branches[0].vote.has_value(),
-                   "{} one-phase", id);
+        PACT_CHECK(txn.branches.size() == 1 && !txn.branches[0].vote.has_value(), "{} one-phase",
+                   id);
         break;
     }
   }

@@ -36,13 +36,13 @@
 namespace pact::coordinator {
 
 struct CoordinatorOptions {
-  uint32_t inflight_txns_max = 1024;        // Begin past this answers OVERLOADED
-  uint32_t branches_per_txn_max = 16;       // Enlist past this answers OVERLOADED
-  uint64_t txn_timeout_ticks = 400;         // ACTIVE longer than this (from Begin) -> abort
-  uint64_t prepare_timeout_ticks = 60;      // PREPARING longer than this -> abort
-  uint64_t prepare_resend_ticks = 12;       // PREPARE resent to branches that did not vote
-  uint64_t commit_resend_ticks_min = 6;     // phase 2 (and one-phase) resend backoff, first
-  uint64_t commit_resend_ticks_max = 96;    // ... and largest interval
+  uint32_t inflight_txns_max = 1024;             // Begin past this answers OVERLOADED
+  uint32_t branches_per_txn_max = 16;            // Enlist past this answers OVERLOADED
+  uint64_t txn_timeout_ticks = 400;              // ACTIVE longer than this (from Begin) -> abort
+  uint64_t prepare_timeout_ticks = 60;           // PREPARING longer than this -> abort
+  uint64_t prepare_resend_ticks = 12;            // PREPARE resent to branches that did not vote
+  uint64_t commit_resend_ticks_min = 6;          // phase 2 (and one-phase) resend backoff, first
+  uint64_t commit_resend_ticks_max = 96;         // ... and largest interval
   uint32_t finished_txns_remembered_max = 4096;  // outcomes kept to answer late requests
 
   // InvalidArgument naming the first bad field.
@@ -81,8 +81,8 @@ struct CoordinatorStats {
   uint64_t committed_read_only = 0;  // no branch wrote: nothing to decide
   uint64_t aborted = 0;
   uint64_t overloaded = 0;
-  uint64_t ignored_messages = 0;     // late, duplicate, stale or unexpected; no effect
-  uint64_t contradicting_acks = 0;   // a branch said ABORTED about a chosen COMMIT
+  uint64_t ignored_messages = 0;    // late, duplicate, stale or unexpected; no effect
+  uint64_t contradicting_acks = 0;  // a branch said ABORTED about a chosen COMMIT
 };
 
 // A read-only view of one open transaction, for tests, the simulator and pactctl.
@@ -130,10 +130,10 @@ class CoordinatorCore {
     TxnId id;
     TxnState state = TxnState::kActive;
     uint64_t began_tick = 0;
-    uint64_t state_tick = 0;       // when the current state began
-    uint64_t resend_tick = 0;      // next resend of PREPARE or COMMIT
-    uint64_t resend_interval = 0;  // current backoff (phase 2)
-    std::vector<Branch> branches{};  // ascending numbers
+    uint64_t state_tick = 0;             // when the current state began
+    uint64_t resend_tick = 0;            // next resend of PREPARE or COMMIT
+    uint64_t resend_interval = 0;        // current backoff (phase 2)
+    std::vector<Branch> branches{};      // ascending numbers
     std::vector<std::string> waiters{};  // clients waiting for the CommitReply
   };
   struct Finished {

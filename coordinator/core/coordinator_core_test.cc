@@ -228,9 +228,9 @@ TEST_F(CoordinatorCoreTest, ChosenDecisionIsNeverAbandoned) {
   EXPECT_EQ(core_.View(t)->state, TxnState::kDeciding);
   EXPECT_EQ(Sent<protocol::AbortReply>(Step("k1", protocol::AbortRequest{t}))[0].second.outcome,
             Outcome::kUnknown);
-  EXPECT_EQ(Sent<protocol::OutcomeReply>(Step("p1", protocol::OutcomeRequest{5, t}))[0]
-                .second.outcome,
-            Outcome::kUnknown);
+  EXPECT_EQ(
+      Sent<protocol::OutcomeReply>(Step("p1", protocol::OutcomeRequest{5, t}))[0].second.outcome,
+      Outcome::kUnknown);
 }
 
 TEST(CoordinatorCoreRestartTest, ResumesUnendedDecisionsAndAbortsOlderEpochs) {
@@ -253,9 +253,10 @@ TEST(CoordinatorCoreRestartTest, ResumesUnendedDecisionsAndAbortsOlderEpochs) {
   EXPECT_EQ(Sent<protocol::CommitReply>(core.Step("k1", protocol::CommitRequest{{4, 8}}))[0]
                 .second.outcome,
             Outcome::kUnknown);
-  EXPECT_EQ(Sent<protocol::EnlistReply>(core.Step("p1", protocol::EnlistRequest{5, {4, 8}, "p1", 1}))[0]
-                .second.status,
-            protocol::EnlistStatus::kRefused);
+  EXPECT_EQ(
+      Sent<protocol::EnlistReply>(core.Step("p1", protocol::EnlistRequest{5, {4, 8}, "p1", 1}))[0]
+          .second.status,
+      protocol::EnlistStatus::kRefused);
   core.Step("p1", protocol::AckReply{5, BranchId{d.txn, 1}, Outcome::kCommitted});
   fx = core.Step("p2", protocol::AckReply{5, BranchId{d.txn, 2}, Outcome::kCommitted});
   EXPECT_EQ(fx.record_end, std::vector<TxnId>{d.txn});

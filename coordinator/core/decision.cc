@@ -44,8 +44,8 @@ Status ValidateDecision(const CommitDecision& decision) {
   for (const DecidedBranch& b : decision.branches) {
     if (b.branch <= previous || b.participant.empty() ||
         b.participant.size() > kParticipantNameBytesMax) {
-      return Status::InvalidArgument(fmt::format("decision {}: bad branch {}@'{}'", decision.txn,
-                                                 b.branch, b.participant));
+      return Status::InvalidArgument(
+          fmt::format("decision {}: bad branch {}@'{}'", decision.txn, b.branch, b.participant));
     }
     previous = b.branch;
   }

@@ -50,8 +50,8 @@ struct DecisionLogEntry {
   enum class Kind : uint8_t { kEpoch = 1, kCommit = 2, kEnd = 3 };
 
   Kind kind = Kind::kEpoch;
-  uint64_t epoch = 0;         // kEpoch: the new epoch; otherwise the epoch of the writing leader
-  CommitDecision decision;    // kCommit: the decision; kEnd: only decision.txn is set
+  uint64_t epoch = 0;       // kEpoch: the new epoch; otherwise the epoch of the writing leader
+  CommitDecision decision;  // kCommit: the decision; kEnd: only decision.txn is set
 
   static DecisionLogEntry Epoch(uint64_t epoch);
   static DecisionLogEntry Commit(uint64_t epoch, CommitDecision decision);

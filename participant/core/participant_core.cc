@@ -1,10 +1,10 @@
 #include "participant/core/participant_core.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <set>
 #include <variant>
-
-#include <fmt/format.h>
 
 #include "common/check.h"
 
@@ -36,24 +36,36 @@ Status ParticipantOptions::Validate() const {
 
 std::string_view Name(BranchState state) {
   switch (state) {
-    case BranchState::kEnlisting: return "ENLISTING";
-    case BranchState::kActive: return "ACTIVE";
-    case BranchState::kPreparing: return "PREPARING";
-    case BranchState::kPrepared: return "PREPARED";
-    case BranchState::kCommitting: return "COMMITTING";
-    case BranchState::kAborting: return "ABORTING";
-    case BranchState::kCommitted: return "COMMITTED";
-    case BranchState::kAborted: return "ABORTED";
-    case BranchState::kReadOnly: return "READ_ONLY";
+    case BranchState::kEnlisting:
+      return "ENLISTING";
+    case BranchState::kActive:
+      return "ACTIVE";
+    case BranchState::kPreparing:
+      return "PREPARING";
+    case BranchState::kPrepared:
+      return "PREPARED";
+    case BranchState::kCommitting:
+      return "COMMITTING";
+    case BranchState::kAborting:
+      return "ABORTING";
+    case BranchState::kCommitted:
+      return "COMMITTED";
+    case BranchState::kAborted:
+      return "ABORTED";
+    case BranchState::kReadOnly:
+      return "READ_ONLY";
   }
   PACT_UNREACHABLE("branch state {}", static_cast<int>(state));
 }
 
 std::string_view Name(StoreOp op) {
   switch (op) {
-    case StoreOp::kPrepare: return "Prepare";
-    case StoreOp::kCommitPrepared: return "CommitPrepared";
-    case StoreOp::kRollback: return "Rollback";
+    case StoreOp::kPrepare:
+      return "Prepare";
+    case StoreOp::kCommitPrepared:
+      return "CommitPrepared";
+    case StoreOp::kRollback:
+      return "Rollback";
   }
   PACT_UNREACHABLE("store op {}", static_cast<int>(op));
 }
@@ -127,8 +139,8 @@ Result<ParticipantEffects> ParticipantCore::Recover(const std::vector<Participan
     const Decision decision = b.one_phase && b.state == BranchState::kPrepared
                                   ? Decision::kCommitted
                                   : Decision::kNotKnown;
-    const StoreState store = in_store.contains(IdOf(b)) ? StoreState::kPrepared
-                                                         : StoreState::kNothing;
+    const StoreState store =
+        in_store.contains(IdOf(b)) ? StoreState::kPrepared : StoreState::kNothing;
     ApplyDecision(b, decision, store, "", fx);
   }
   for (const BranchId& id : in_store) {
@@ -184,7 +196,8 @@ ParticipantEffects ParticipantCore::Step(std::string_view from, const protocol::
   PACT_CHECK(recovered_);
   if (const auto* m = std::get_if<protocol::EnlistReply>(&message)) return OnEnlistReply(*m);
   if (const auto* m = std::get_if<protocol::PrepareRequest>(&message)) return OnPrepare(from, *m);
-  if (const auto* m = std::get_if<protocol::BranchCommitRequest>(&message)) return OnCommit(from, *m);
+  if (const auto* m = std::get_if<protocol::BranchCommitRequest>(&message))
+    return OnCommit(from, *m);
   if (const auto* m = std::get_if<protocol::BranchAbortRequest>(&message)) return OnAbort(from, *m);
   if (const auto* m = std::get_if<protocol::OutcomeReply>(&message)) return OnOutcome(*m);
   ++stats_.ignored_messages;
@@ -284,8 +297,10 @@ ParticipantEffects ParticipantCore::OnCommit(std::string_view from,
   }
   if (b->state == BranchState::kPreparing || b->state == BranchState::kAborting) {
     // No vote YES was given (preparing), or the decision was ABORT (aborting).
-    Report(*b, {Decision::kCommitted, LogStateOf(*b), StoreState::kNothing,
-                Reachability::kCoordinatorReachable}, "COMMIT while the store is busy", fx);
+    Report(*b,
+           {Decision::kCommitted, LogStateOf(*b), StoreState::kNothing,
+            Reachability::kCoordinatorReachable},
+           "COMMIT while the store is busy", fx);
     return fx;
   }
   ApplyDecision(*b, Decision::kCommitted, StoreStateOf(*b), std::string(from), fx);
@@ -349,8 +364,10 @@ ParticipantEffects ParticipantCore::OnAbort(std::string_view from,
       b->reply_to = std::string(from);  // the ack follows the store's answer
       return fx;
     case BranchState::kCommitting:
-      Report(*b, {Decision::kAborted, LogStateOf(*b), StoreState::kNothing,
-                  Reachability::kCoordinatorReachable}, "ABORT while committing", fx);
+      Report(*b,
+             {Decision::kAborted, LogStateOf(*b), StoreState::kNothing,
+              Reachability::kCoordinatorReachable},
+             "ABORT while committing", fx);
       return fx;
     case BranchState::kReadOnly:
       SendAck(*b, std::string(from), fx);
@@ -385,9 +402,15 @@ ParticipantEffects ParticipantCore::OnStoreResult(const StoreResult& r) {
   PACT_CHECK(b != nullptr, "store result {} for unknown branch {}", Name(r.op), r.branch);
   ParticipantEffects fx;
   switch (r.op) {
-    case StoreOp::kPrepare: OnPrepareResult(*b, r, fx); break;
-    case StoreOp::kCommitPrepared: OnCommitResult(*b, r, fx); break;
-    case StoreOp::kRollback: OnRollbackResult(*b, r, fx); break;
+    case StoreOp::kPrepare:
+      OnPrepareResult(*b, r, fx);
+      break;
+    case StoreOp::kCommitPrepared:
+      OnCommitResult(*b, r, fx);
+      break;
+    case StoreOp::kRollback:
+      OnRollbackResult(*b, r, fx);
+      break;
   }
   return fx;
 }
@@ -582,9 +605,9 @@ void ParticipantCore::ApplyDecision(Branch& b, Decision decision, StoreState sto
 void ParticipantCore::Inquire(Branch& b, bool reachable, ParticipantEffects& fx) {
   // Reachable: ask now and back off. Unreachable: keep the branch as it is and probe at the
   // slowest rate; any message from a coordinator makes it reachable again.
-  b.interval = reachable ? std::clamp(b.interval * 2, options_.inquiry_ticks_min,
-                                      options_.inquiry_ticks_max)
-                         : options_.inquiry_ticks_max;
+  b.interval =
+      reachable ? std::clamp(b.interval * 2, options_.inquiry_ticks_min, options_.inquiry_ticks_max)
+                : options_.inquiry_ticks_max;
   b.next_tick = now_ticks_ + b.interval;
   ++stats_.inquiries;
   fx.send.push_back({options_.coordinator, protocol::OutcomeRequest{fence_, b.txn}, {}});
@@ -672,10 +695,10 @@ void ParticipantCore::RequestStore(Branch& b, BranchState state, StoreOp op,
 void ParticipantCore::Report(const Branch& b, const recovery::Case& when, std::string_view what,
                              ParticipantEffects& fx) {
   ++stats_.inconsistencies;
-  fx.events.push_back({ParticipantEvent::Kind::kInconsistent, b.txn, IdOf(b),
-                       fmt::format("{}: decision={} log={} store={} state={}", what,
-                                   recovery::Name(when.decision), recovery::Name(when.log),
-                                   recovery::Name(when.store), Name(b.state))});
+  fx.events.push_back(
+      {ParticipantEvent::Kind::kInconsistent, b.txn, IdOf(b),
+       fmt::format("{}: decision={} log={} store={} state={}", what, recovery::Name(when.decision),
+                   recovery::Name(when.log), recovery::Name(when.store), Name(b.state))});
 }
 
 // ---- Helpers ---------------------------------------------------------------------------------

@@ -52,14 +52,14 @@
 namespace pact::participant {
 
 struct ParticipantOptions {
-  std::string name;         // this participant's stable name (sent in EnlistRequest)
-  std::string coordinator;  // where EnlistRequest and OutcomeRequest go
-  uint64_t enlist_resend_ticks = 10;          // EnlistRequest resent after this long
-  uint32_t enlist_attempts_max = 6;           // then the work is refused
-  uint64_t inquiry_ticks_min = 16;            // first outcome inquiry after voting YES
-  uint64_t inquiry_ticks_max = 128;           // inquiry backoff limit
-  uint64_t active_idle_ticks = 600;           // an ACTIVE branch without news asks, too
-  uint64_t coordinator_silence_ticks = 200;   // unreachable after this long without a message
+  std::string name;                   // this participant's stable name (sent in EnlistRequest)
+  std::string coordinator;            // where EnlistRequest and OutcomeRequest go
+  uint64_t enlist_resend_ticks = 10;  // EnlistRequest resent after this long
+  uint32_t enlist_attempts_max = 6;   // then the work is refused
+  uint64_t inquiry_ticks_min = 16;    // first outcome inquiry after voting YES
+  uint64_t inquiry_ticks_max = 128;   // inquiry backoff limit
+  uint64_t active_idle_ticks = 600;   // an ACTIVE branch without news asks, too
+  uint64_t coordinator_silence_ticks = 200;  // unreachable after this long without a message
 
   Status Validate() const;
 };
@@ -126,9 +126,7 @@ struct ParticipantEffects {
   std::vector<StoreRequest> apply;
   std::vector<ParticipantEvent> events;
 
-  bool empty() const {
-    return persist.empty() && send.empty() && apply.empty() && events.empty();
-  }
+  bool empty() const { return persist.empty() && send.empty() && apply.empty() && events.empty(); }
 };
 
 struct ParticipantStats {
@@ -187,16 +185,16 @@ class ParticipantCore {
     TxnId txn;
     uint32_t number = 0;  // 0 while enlisting
     BranchState state = BranchState::kEnlisting;
-    bool prepared_record = false;  // PREPARED is durable
-    bool aborted_record = false;   // ABORTED is durable (a tombstone unless prepared_record)
-    bool committed_record = false; // COMMITTED is durable
-    bool one_phase = false;        // the decision is COMMIT, given with the one-phase request
-    bool vote_pending = false;     // reply_to waits for a vote
-    std::string reply_to{};        // who hears the vote or ack when the store op completes
-    uint64_t next_tick = 0;        // next enlist resend, inquiry or store retry
-    uint64_t interval = 0;         // current inquiry backoff
+    bool prepared_record = false;   // PREPARED is durable
+    bool aborted_record = false;    // ABORTED is durable (a tombstone unless prepared_record)
+    bool committed_record = false;  // COMMITTED is durable
+    bool one_phase = false;         // the decision is COMMIT, given with the one-phase request
+    bool vote_pending = false;      // reply_to waits for a vote
+    std::string reply_to{};         // who hears the vote or ack when the store op completes
+    uint64_t next_tick = 0;         // next enlist resend, inquiry or store retry
+    uint64_t interval = 0;          // current inquiry backoff
     uint32_t enlist_attempts = 0;
-    bool store_retry = false;      // the store op failed; re-request at next_tick
+    bool store_retry = false;  // the store op failed; re-request at next_tick
   };
 
   ParticipantEffects OnEnlistReply(const protocol::EnlistReply& m);

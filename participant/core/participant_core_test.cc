@@ -235,11 +235,12 @@ TEST(ParticipantRecoveryTest, RestartResolvesEveryBranchByTheTable) {
 TEST(ParticipantRecoveryTest, RefusesContradictingRecords) {
   const BranchId b{TxnId{5, 1}, 1};
   ParticipantCore core(Options());
-  EXPECT_EQ(core.Recover({ParticipantRecord::Committed(b, 5), ParticipantRecord::Prepared(b, 5, false)},
-                         {})
-                .status()
-                .code(),
-            StatusCode::kCorruption);
+  EXPECT_EQ(
+      core.Recover({ParticipantRecord::Committed(b, 5), ParticipantRecord::Prepared(b, 5, false)},
+                   {})
+          .status()
+          .code(),
+      StatusCode::kCorruption);
 }
 
 }  // namespace

@@ -45,10 +45,14 @@ ParticipantRecord ParticipantRecord::Aborted(const BranchId& branch, uint64_t ep
 
 std::string_view Name(ParticipantRecord::Kind kind) {
   switch (kind) {
-    case ParticipantRecord::Kind::kIncarnation: return "INCARNATION";
-    case ParticipantRecord::Kind::kPrepared: return "PREPARED";
-    case ParticipantRecord::Kind::kCommitted: return "COMMITTED";
-    case ParticipantRecord::Kind::kAborted: return "ABORTED";
+    case ParticipantRecord::Kind::kIncarnation:
+      return "INCARNATION";
+    case ParticipantRecord::Kind::kPrepared:
+      return "PREPARED";
+    case ParticipantRecord::Kind::kCommitted:
+      return "COMMITTED";
+    case ParticipantRecord::Kind::kAborted:
+      return "ABORTED";
   }
   return "?";
 }

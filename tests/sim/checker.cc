@@ -1,8 +1,8 @@
 #include "tests/sim/checker.h"
 
-#include <set>
-
 #include <fmt/format.h>
+
+#include <set>
 
 namespace pact::sim {
 
@@ -49,8 +49,8 @@ void Checker::OnCoordinatorRecovered(const std::vector<coordinator::CommitDecisi
   }
 }
 
-void Checker::OnWorkDone(const TxnId& txn, const std::string& participant,
-                         const BranchId& branch, WorkKind kind) {
+void Checker::OnWorkDone(const TxnId& txn, const std::string& participant, const BranchId& branch,
+                         WorkKind kind) {
   TxnFacts& facts = txns_[txn];
   if (kind != WorkKind::kRead) facts.client_writes.emplace_back(participant, branch.branch);
   CheckTxn(txn, facts);
@@ -75,8 +75,7 @@ void Checker::OnFate(const std::string& participant, const BranchId& branch,
   CheckTxn(branch.txn, facts);
 }
 
-void Checker::OnVote(const std::string& participant, const BranchId& branch,
-                     protocol::Vote vote) {
+void Checker::OnVote(const std::string& participant, const BranchId& branch, protocol::Vote vote) {
   const auto key = std::make_pair(participant, branch);
   if (vote == protocol::Vote::kNo) {
     refused_.try_emplace(key, "voted NO");
@@ -121,8 +120,8 @@ void Checker::CheckFinal() {
     const bool must_commit = facts.chosen || facts.told == Outcome::kCommitted;
     for (const auto& [key, h] : facts.branches) {
       if (h.fate == Fate::kActive || h.fate == Fate::kPrepared) {
-        Violation(fmt::format("liveness: {}/{}@{} still {}", txn, key.second, key.first,
-                              Name(h.fate)));
+        Violation(
+            fmt::format("liveness: {}/{}@{} still {}", txn, key.second, key.first, Name(h.fate)));
       } else if (must_commit && h.wrote && h.fate != Fate::kCommitted) {
         Violation(fmt::format("{}/{}@{} ended {} though {} committed", txn, key.second, key.first,
                               Name(h.fate), txn));

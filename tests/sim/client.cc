@@ -1,8 +1,8 @@
 #include "tests/sim/client.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace pact::sim {
 
@@ -26,7 +26,8 @@ void SimClient::Tick() {
       ++started_;
       state_ = State::kBeginning;
       deadline_ = now_ + options_.begin_wait_ticks;
-      s_.transport->Send(name_, coordinator_, protocol::Message{protocol::BeginRequest{++request_id_}});
+      s_.transport->Send(name_, coordinator_,
+                         protocol::Message{protocol::BeginRequest{++request_id_}});
       return;
     case State::kBeginning:
       if (now_ >= deadline_) {
@@ -81,9 +82,10 @@ void SimClient::StartWork() {
   work_.clear();
   work_done_.clear();
   std::vector<std::string> shuffled = participants_;
-  for (size_t i = shuffled.size(); i > 1; --i) std::swap(shuffled[i - 1], shuffled[random_->Uniform(i)]);
-  const uint64_t count = random_->Range(
-      1, std::min<uint64_t>(options_.branches_per_txn_max, shuffled.size()));
+  for (size_t i = shuffled.size(); i > 1; --i)
+    std::swap(shuffled[i - 1], shuffled[random_->Uniform(i)]);
+  const uint64_t count =
+      random_->Range(1, std::min<uint64_t>(options_.branches_per_txn_max, shuffled.size()));
   for (uint64_t i = 0; i < count; ++i) {
     WorkKind kind = WorkKind::kWrite;
     const uint64_t roll = random_->Uniform(1000);

@@ -19,17 +19,17 @@
 namespace pact::sim {
 
 struct ClientOptions {
-  uint32_t txns = 6;                      // transactions to run
+  uint32_t txns = 6;  // transactions to run
   uint32_t branches_per_txn_max = 3;
-  uint32_t read_permille = 200;           // a branch only reads
-  uint32_t fail_permille = 60;            // a branch's store will refuse to prepare
-  uint32_t abort_permille = 50;           // the client aborts instead of committing
-  uint32_t walk_away_permille = 20;       // the client never commits nor aborts
+  uint32_t read_permille = 200;      // a branch only reads
+  uint32_t fail_permille = 60;       // a branch's store will refuse to prepare
+  uint32_t abort_permille = 50;      // the client aborts instead of committing
+  uint32_t walk_away_permille = 20;  // the client never commits nor aborts
   uint64_t begin_wait_ticks = 30;
   uint64_t work_wait_ticks = 60;
-  uint64_t finish_wait_ticks = 240;       // commit or abort reply, then "unknown"
-  uint64_t finish_resend_ticks = 40;      // commit and abort requests are resent (idempotent)
-  uint64_t think_ticks_max = 10;          // pause between transactions
+  uint64_t finish_wait_ticks = 240;   // commit or abort reply, then "unknown"
+  uint64_t finish_resend_ticks = 40;  // commit and abort requests are resent (idempotent)
+  uint64_t think_ticks_max = 10;      // pause between transactions
 };
 
 class SimClient {
@@ -71,8 +71,8 @@ class SimClient {
   uint32_t started_ = 0;
   uint64_t request_id_ = 0;
   TxnId txn_;
-  std::map<std::string, WorkKind> work_;      // participant -> kind asked
-  std::map<std::string, bool> work_done_;     // participant -> ok
+  std::map<std::string, WorkKind> work_;   // participant -> kind asked
+  std::map<std::string, bool> work_done_;  // participant -> ok
   uint64_t unknown_ = 0;
 };
 

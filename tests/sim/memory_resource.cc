@@ -6,12 +6,18 @@ namespace pact::sim {
 
 std::string_view Name(Fate fate) {
   switch (fate) {
-    case Fate::kActive: return "active";
-    case Fate::kPrepared: return "prepared";
-    case Fate::kCommitted: return "committed";
-    case Fate::kRolledBack: return "rolled-back";
-    case Fate::kReadOnly: return "read-only";
-    case Fate::kLost: return "lost";
+    case Fate::kActive:
+      return "active";
+    case Fate::kPrepared:
+      return "prepared";
+    case Fate::kCommitted:
+      return "committed";
+    case Fate::kRolledBack:
+      return "rolled-back";
+    case Fate::kReadOnly:
+      return "read-only";
+    case Fate::kLost:
+      return "lost";
   }
   return "?";
 }

@@ -18,7 +18,7 @@
 namespace pact::sim {
 
 enum class Fate : uint8_t {
-  kActive,      // work under way, not prepared
+  kActive,  // work under way, not prepared
   kPrepared,
   kCommitted,
   kRolledBack,  // rolled back (before or after prepare), or the store refused to prepare
@@ -70,8 +70,8 @@ class MemoryResource final : public Resource {
 
   const std::string participant_;
   FateObserver* const observer_;
-  std::map<BranchId, Work> active_;           // volatile
-  std::set<BranchId> prepared_;               // durable
+  std::map<BranchId, Work> active_;            // volatile
+  std::set<BranchId> prepared_;                // durable
   std::map<BranchId, BranchHistory> history_;  // the simulator's record
 };
 

@@ -18,7 +18,9 @@ void Network::Send(const std::string& from, const std::string& to, SimMessage me
 }
 
 void Network::Enqueue(const std::string& from, const std::string& to, const SimMessage& message) {
-  const uint64_t at = now_ + random_->Range(1, faults_.delay_ticks_max);
+  const uint64_t delay_max =
+      random_->Permille(faults_.late_permille) ? faults_.late_ticks_max : faults_.delay_ticks_max;
+  const uint64_t at = now_ + random_->Range(1, delay_max);
   Packet& packet = in_flight_[std::make_pair(at, next_seq_++)];
   packet.from = from;
   packet.to = to;
@@ -32,8 +34,8 @@ std::vector<Packet> Network::TakeDue() {
     if (Cut(packet.from, packet.to)) {
       ++lost_;
       if (tracer_->enabled()) {
-        tracer_->Line(fmt::format("cut {}->{} {}", packet.from, packet.to,
-                                  ToString(packet.message)));
+        tracer_->Line(
+            fmt::format("cut {}->{} {}", packet.from, packet.to, ToString(packet.message)));
       }
       continue;
     }

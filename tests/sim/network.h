@@ -19,6 +19,8 @@ struct NetworkFaults {
   uint32_t loss_permille = 0;
   uint32_t duplicate_permille = 0;
   uint64_t delay_ticks_max = 1;  // each copy arrives 1..delay_ticks_max ticks later
+  uint32_t late_permille = 0;    // ... or, this often, 1..late_ticks_max ticks later
+  uint64_t late_ticks_max = 1;
 };
 
 struct Packet {

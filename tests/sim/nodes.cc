@@ -1,9 +1,9 @@
 #include "tests/sim/nodes.h"
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <deque>
-
-#include <fmt/format.h>
 
 namespace pact::sim {
 namespace {
@@ -36,8 +36,8 @@ void CoordinatorNode::Start() {
   log_options.segment_bytes_max = kSegmentBytesMax;
   auto log = coordinator::SingleReplicaDecisionLog::Open(&fs_, log_options);
   if (!log.ok()) {
-    s_.checker->Violation(fmt::format("{} cannot open its decision log: {}", name_,
-                                      log.status().ToString()));
+    s_.checker->Violation(
+        fmt::format("{} cannot open its decision log: {}", name_, log.status().ToString()));
     return;
   }
   log_ = std::move(log).value();
@@ -46,8 +46,8 @@ void CoordinatorNode::Start() {
                                                          log_->unended());
   core_->CheckInvariants();
   if (s_.tracer->enabled()) {
-    s_.tracer->Line(fmt::format("start {} epoch={} unended={}", name_, log_->epoch(),
-                                log_->unended().size()));
+    s_.tracer->Line(
+        fmt::format("start {} epoch={} unended={}", name_, log_->epoch(), log_->unended().size()));
   }
 }
 
@@ -314,13 +314,12 @@ participant::StoreResult ParticipantNode::Apply(const participant::StoreRequest&
       break;
   }
   if (s_.tracer->enabled()) {
-    s_.tracer->Line(fmt::format("{} store {} {} -> {}{}", options_.name,
-                                participant::Name(request.op), request.branch,
-                                result.status.ToString(),
-                                request.op == participant::StoreOp::kPrepare && result.status.ok()
-                                    ? (result.prepared == PrepareResult::kPrepared ? " prepared"
-                                                                                   : " read-only")
-                                    : ""));
+    s_.tracer->Line(
+        fmt::format("{} store {} {} -> {}{}", options_.name, participant::Name(request.op),
+                    request.branch, result.status.ToString(),
+                    request.op == participant::StoreOp::kPrepare && result.status.ok()
+                        ? (result.prepared == PrepareResult::kPrepared ? " prepared" : " read-only")
+                        : ""));
   }
   return result;
 }
@@ -328,8 +327,8 @@ participant::StoreResult ParticipantNode::Apply(const participant::StoreRequest&
 void ParticipantNode::OnEvent(const participant::ParticipantEvent& event) {
   using Kind = participant::ParticipantEvent::Kind;
   if (event.kind == Kind::kInconsistent) {
-    s_.checker->Violation(fmt::format("{} reports {}: {}", options_.name, event.branch,
-                                      event.detail));
+    s_.checker->Violation(
+        fmt::format("{} reports {}: {}", options_.name, event.branch, event.detail));
     return;
   }
   auto it = pending_work_.find(event.txn);

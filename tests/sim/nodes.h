@@ -81,8 +81,8 @@ struct Services {
 
 class CoordinatorNode {
  public:
-  CoordinatorNode(std::string name, uint64_t fs_seed, const coordinator::CoordinatorOptions& options,
-                  Services services);
+  CoordinatorNode(std::string name, uint64_t fs_seed,
+                  const coordinator::CoordinatorOptions& options, Services services);
 
   const std::string& name() const { return name_; }
   bool up() const { return core_ != nullptr; }

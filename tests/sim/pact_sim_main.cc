@@ -7,13 +7,13 @@
 //
 // Exit status: 0 when no seed failed, 1 otherwise. A broken invariant inside a core (a failed
 // PACT_CHECK) aborts the process; the seed running at that moment is printed first.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "tests/sim/simulation.h"
 
@@ -36,9 +36,10 @@ std::string ReplayCommand(const std::string& program, uint64_t seed) {
 }
 
 void NoteSeed(const std::string& program, uint64_t seed) {
-  const std::string note = fmt::format("\nseed {}: a PACT_CHECK failed (the process aborts)\n"
-                                       "  replay: {}\n",
-                                       seed, ReplayCommand(program, seed));
+  const std::string note = fmt::format(
+      "\nseed {}: a PACT_CHECK failed (the process aborts)\n"
+      "  replay: {}\n",
+      seed, ReplayCommand(program, seed));
   std::snprintf(g_crash_note, sizeof(g_crash_note), "%s", note.c_str());
 }
 

@@ -2,9 +2,9 @@
 // the simulator's store (scenario_world.h). Each test says what happens, step by step; the
 // world's checkers (atomicity, persist-before-send, told outcomes) run throughout, and a
 // failing test prints the whole transcript.
-#include "tests/sim/scenario_world.h"
-
 #include <gtest/gtest.h>
+
+#include "tests/sim/scenario_world.h"
 
 namespace pact::sim {
 namespace {
@@ -126,9 +126,9 @@ TEST_F(ScenarioTest, AbortOvertakingPrepareLeavesNoPreparedBranch) {
   const TxnId t = BeginTwoBranches(WorkKind::kFailPrepare);  // p2's store will refuse
   w.Commit(t);
   w.Deliver("CommitRequest");
-  w.Hold("PrepareRequest", "p1");        // p1's PREPARE is slow
-  w.Deliver("PrepareRequest", "p2");     // p2 votes NO
-  w.Deliver("VoteReply");                // c1 aborts: ABORT to p1
+  w.Hold("PrepareRequest", "p1");         // p1's PREPARE is slow
+  w.Deliver("PrepareRequest", "p2");      // p2 votes NO
+  w.Deliver("VoteReply");                 // c1 aborts: ABORT to p1
   w.Deliver("BranchAbortRequest", "p1");  // ABORT arrives first: tombstone, work rolled back
   EXPECT_EQ(w.StoreFate("p1", b1), Fate::kRolledBack);
   w.Release("PrepareRequest", "p1");

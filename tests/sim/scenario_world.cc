@@ -227,8 +227,7 @@ void ScenarioWorld::Tick(uint64_t ticks) {
 }
 
 bool ScenarioWorld::AllEnded() {
-  if (!transport_->queue.empty() || !coordinator_->up() ||
-      coordinator_->core()->open_txns() != 0) {
+  if (!transport_->queue.empty() || !coordinator_->up() || coordinator_->core()->open_txns() != 0) {
     return false;
   }
   for (auto& p : participants_) {

@@ -6,9 +6,12 @@ namespace pact::sim {
 
 std::string_view Name(WorkKind kind) {
   switch (kind) {
-    case WorkKind::kWrite: return "write";
-    case WorkKind::kRead: return "read";
-    case WorkKind::kFailPrepare: return "fail-prepare";
+    case WorkKind::kWrite:
+      return "write";
+    case WorkKind::kRead:
+      return "read";
+    case WorkKind::kFailPrepare:
+      return "fail-prepare";
   }
   return "?";
 }

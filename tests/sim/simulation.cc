@@ -1,10 +1,10 @@
 #include "tests/sim/simulation.h"
 
+#include <fmt/format.h>
+
 #include <map>
 #include <memory>
 #include <optional>
-
-#include <fmt/format.h>
 
 #include "common/random.h"
 #include "tests/sim/checker.h"
@@ -23,12 +23,13 @@ struct Params {
   uint32_t clients;
   uint64_t fault_ticks;
   NetworkFaults faults;
-  uint64_t crash_one_in;         // per tick: crash a random node
-  uint64_t crash_point_one_in;   // per crash point inside a driver's batch
-  uint32_t crashes_max;          // crashes of all kinds in one run
-  uint64_t partition_one_in;     // per tick without a partition: start one
-  uint64_t restart_ticks_max;    // a crashed node is down 1..this many ticks
-  uint64_t store_delay_ticks_max;  // 0: the store answers at once
+  uint64_t crash_one_in;                        // per tick: crash a random node
+  uint64_t crash_point_one_in;                  // per crash point inside a driver's batch
+  uint32_t crashes_max;                         // crashes of all kinds in one run
+  uint64_t partition_one_in;                    // per tick without a partition: start one
+  uint64_t restart_ticks_max;                   // a crashed node is down 1..this many ticks
+  uint64_t store_delay_ticks_max;               // 0: the store answers at once
+  coordinator::CoordinatorOptions coordinator;  // small limits and short timeouts, sometimes
 
   static Params Draw(Random& r) {
     Params p;
@@ -38,12 +39,21 @@ struct Params {
     p.faults.loss_permille = static_cast<uint32_t>(r.Range(0, 100));
     p.faults.duplicate_permille = static_cast<uint32_t>(r.Range(0, 60));
     p.faults.delay_ticks_max = r.Range(1, 8);
+    p.faults.late_permille = static_cast<uint32_t>(r.Range(0, 20));
+    p.faults.late_ticks_max = r.Range(10, 300);
     p.crash_one_in = r.Range(60, 400);
     p.crash_point_one_in = r.Range(200, 3000);
     p.crashes_max = static_cast<uint32_t>(r.Range(0, 8));
     p.partition_one_in = r.Range(80, 600);
     p.restart_ticks_max = r.Range(5, 80);
     p.store_delay_ticks_max = r.OneIn(4) ? 0 : r.Range(1, 6);
+    if (r.OneIn(3)) {
+      p.coordinator.inflight_txns_max = static_cast<uint32_t>(r.Range(1, 6));
+      p.coordinator.branches_per_txn_max = static_cast<uint32_t>(r.Range(1, 3));
+      p.coordinator.txn_timeout_ticks = r.Range(20, 200);
+      p.coordinator.prepare_timeout_ticks = r.Range(5, 40);
+      p.coordinator.prepare_resend_ticks = r.Range(2, 12);
+    }
     return p;
   }
 };
@@ -104,9 +114,8 @@ class Simulation {
                             .store_delay_ticks_max = params_.store_delay_ticks_max,
                             .random = &random_,
                             .now = &now_};
-    coordinator::CoordinatorOptions coordinator_options;
-    coordinator_ = std::make_unique<CoordinatorNode>("c1", random_.Fork(), coordinator_options,
-                                                     services);
+    coordinator_ =
+        std::make_unique<CoordinatorNode>("c1", random_.Fork(), params_.coordinator, services);
     std::vector<std::string> names;
     for (uint32_t i = 1; i <= params_.participants; ++i) {
       participant::ParticipantOptions o;
@@ -118,8 +127,8 @@ class Simulation {
     for (uint32_t i = 1; i <= params_.clients; ++i) {
       ClientOptions o;
       o.txns = static_cast<uint32_t>(random_.Range(5, 25));
-      clients_.push_back(std::make_unique<SimClient>(fmt::format("k{}", i), "c1", names, o,
-                                                     &random_, services));
+      clients_.push_back(
+          std::make_unique<SimClient>(fmt::format("k{}", i), "c1", names, o, &random_, services));
     }
     clocks_["c1"].rate_permille = random_.Range(800, 1200);
     for (const std::string& n : names) clocks_[n].rate_permille = random_.Range(800, 1200);
@@ -161,12 +170,17 @@ class Simulation {
 
   std::string Parameters() const {
     return fmt::format(
-        "participants={} clients={} fault_ticks={} loss={}/1000 dup={}/1000 delay<={} crash=1/{} "
-        "crash_point=1/{} crashes_max={} partition=1/{} down<={} store_delay<={}",
+        "participants={} clients={} fault_ticks={} loss={}/1000 dup={}/1000 delay<={} "
+        "late={}/1000 late_delay<={} crash=1/{} "
+        "crash_point=1/{} crashes_max={} partition=1/{} down<={} store_delay<={} inflight<={} "
+        "branches<={} txn_timeout={} prepare_timeout={}",
         params_.participants, params_.clients, params_.fault_ticks, params_.faults.loss_permille,
-        params_.faults.duplicate_permille, params_.faults.delay_ticks_max, params_.crash_one_in,
+        params_.faults.duplicate_permille, params_.faults.delay_ticks_max,
+        params_.faults.late_permille, params_.faults.late_ticks_max, params_.crash_one_in,
         params_.crash_point_one_in, params_.crashes_max, params_.partition_one_in,
-        params_.restart_ticks_max, params_.store_delay_ticks_max);
+        params_.restart_ticks_max, params_.store_delay_ticks_max,
+        params_.coordinator.inflight_txns_max, params_.coordinator.branches_per_txn_max,
+        params_.coordinator.txn_timeout_ticks, params_.coordinator.prepare_timeout_ticks);
   }
 
   void InjectFaults() {
@@ -200,7 +214,8 @@ class Simulation {
       for (const std::string& n : all) {
         if (random_.OneIn(2)) island.insert(n);
       }
-      if (island.empty() || island.size() == all.size()) island = {all[random_.Uniform(all.size())]};
+      if (island.empty() || island.size() == all.size())
+        island = {all[random_.Uniform(all.size())]};
       network_.Partition(std::move(island));
       heal_at_ = now_ + random_.Range(10, 150);
     }
@@ -210,7 +225,7 @@ class Simulation {
     Trace("faults stop");
     network_.Heal();
     NetworkFaults quiet = params_.faults;
-    quiet.loss_permille = 0;  // duplicates and reordering go on: they never stop progress
+    quiet.loss_permille = 0;  // duplicates, delays and reordering go on: they never stop progress
     network_.set_faults(quiet);
     crash_points_.Disable();
     RestartDown(/*all_now=*/true);
@@ -237,8 +252,8 @@ class Simulation {
   void Deliver(const Packet& packet) {
     ++events_;
     if (tracer_.enabled()) {
-      tracer_.Line(fmt::format("deliver {}->{} {}", packet.from, packet.to,
-                               ToString(packet.message)));
+      tracer_.Line(
+          fmt::format("deliver {}->{} {}", packet.from, packet.to, ToString(packet.message)));
     }
     if (packet.to == coordinator_->name()) {
       const auto* m = std::get_if<protocol::Message>(&packet.message);
@@ -307,12 +322,12 @@ class Simulation {
             b.state == participant::BranchState::kReadOnly) {
           continue;
         }
-        out += fmt::format("[{} {}/{} {}] ", p->name(), b.txn, b.number,
-                           participant::Name(b.state));
+        out +=
+            fmt::format("[{} {}/{} {}] ", p->name(), b.txn, b.number, participant::Name(b.state));
       }
       if (p->resource().active() + p->resource().prepared() > 0) {
-        out += fmt::format("[{} store: {} active {} prepared] ", p->name(),
-                           p->resource().active(), p->resource().prepared());
+        out += fmt::format("[{} store: {} active {} prepared] ", p->name(), p->resource().active(),
+                           p->resource().prepared());
       }
     }
     return out;
@@ -331,10 +346,19 @@ class Simulation {
     r.crashes = crashes_;
     uint64_t unknown = 0;
     for (const auto& c : clients_) unknown += c->unknown_outcomes();
-    r.summary = fmt::format("{} | ticks={} events={} crashes={} txns={} committed={} aborted={} "
-                            "unknown={} sent={} lost={}",
-                            Parameters(), r.ticks, r.events, r.crashes, r.txns, r.committed,
-                            r.aborted, unknown, network_.sent(), network_.lost());
+    // Participant counters of the last incarnation of each participant (a crash resets them).
+    uint64_t stale = 0, inquiries = 0, tombstones = 0;
+    for (const auto& p : participants_) {
+      if (!p->up()) continue;
+      stale += p->core()->stats().stale_epoch_dropped;
+      inquiries += p->core()->stats().inquiries;
+      tombstones += p->core()->stats().tombstones;
+    }
+    r.summary = fmt::format(
+        "{} | ticks={} events={} crashes={} txns={} committed={} aborted={} unknown={} sent={} "
+        "lost={} stale_dropped={} inquiries={} tombstones={}",
+        Parameters(), r.ticks, r.events, r.crashes, r.txns, r.committed, r.aborted, unknown,
+        network_.sent(), network_.lost(), stale, inquiries, tombstones);
     if (tracer_.enabled()) {
       tracer_.Line("end " + r.summary);
       r.trace = tracer_.text();

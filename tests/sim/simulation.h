@@ -34,10 +34,10 @@ struct SimResult {
   uint64_t events = 0;
   uint64_t ticks = 0;
   uint64_t txns = 0;
-  uint64_t committed = 0;   // clients told COMMITTED
-  uint64_t aborted = 0;     // clients told ABORTED
+  uint64_t committed = 0;  // clients told COMMITTED
+  uint64_t aborted = 0;    // clients told ABORTED
   uint64_t crashes = 0;
-  std::string summary;      // one line of parameters and counts
+  std::string summary;  // one line of parameters and counts
 };
 
 SimResult RunSimulation(const SimConfig& config);

@@ -28,9 +28,8 @@ TEST(SimulationTest, SeedsRunClean) {
   uint64_t aborted = 0;
   for (uint64_t seed = 10001; seed <= 10050; ++seed) {
     const SimResult r = RunSimulation({.seed = seed});
-    EXPECT_TRUE(r.violations.empty())
-        << "seed " << seed << ": " << r.violations.front() << "\n  replay: pact-sim --seed "
-        << seed << " --trace";
+    EXPECT_TRUE(r.violations.empty()) << "seed " << seed << ": " << r.violations.front()
+                                      << "\n  replay: pact-sim --seed " << seed << " --trace";
     committed += r.committed;
     aborted += r.aborted;
   }
