@@ -10,11 +10,28 @@ namespace {
 
 constexpr uint64_t kSegmentBytesMax = 16 << 10;  // small segments keep the fake fsync cheap
 
-std::string_view ModeName(CrashMode mode) {
-  return mode == CrashMode::kLose ? "lose-unsynced" : "tear-unsynced";
+// What a node does to its disk when it goes down.
+void CrashDisk(FaultInjectingFileSystem& fs, CrashKind kind) {
+  if (kind == CrashKind::kPowerLoseUnsynced)
+    fs.Crash(FaultInjectingFileSystem::UnsyncedOnCrash::kLose);
+  if (kind == CrashKind::kPowerTearUnsynced) {
+    fs.Crash(FaultInjectingFileSystem::UnsyncedOnCrash::kTearUnsynced);
+  }
 }
 
 }  // namespace
+
+std::string_view Name(CrashKind kind) {
+  switch (kind) {
+    case CrashKind::kPowerLoseUnsynced:
+      return "power loss, unsynced bytes lost";
+    case CrashKind::kPowerTearUnsynced:
+      return "power loss, unsynced bytes torn";
+    case CrashKind::kProcess:
+      return "process crash";
+  }
+  return "?";
+}
 
 void Tracer::Line(std::string_view text) {
   if (!enabled_) return;
@@ -35,6 +52,11 @@ void CoordinatorNode::Start() {
   log_options.dir = "/" + name_ + "/decisions";
   log_options.segment_bytes_max = kSegmentBytesMax;
   auto log = coordinator::SingleReplicaDecisionLog::Open(&fs_, log_options);
+  if (!log.ok() && log.status().code() == StatusCode::kIoError) {
+    s_.tracer->Line(fmt::format("start {} failed: {}", name_, log.status().ToString()));
+    if (!s_.process_crashes) CrashDisk(fs_, CrashKind::kPowerLoseUnsynced);
+    return;
+  }
   if (!log.ok()) {
     s_.checker->Violation(
         fmt::format("{} cannot open its decision log: {}", name_, log.status().ToString()));
@@ -51,20 +73,27 @@ void CoordinatorNode::Start() {
   }
 }
 
-void CoordinatorNode::Crash(CrashMode mode) {
+void CoordinatorNode::Crash(CrashKind kind) {
   PACT_CHECK(up());
   core_.reset();
-  log_.reset();  // closes without syncing, like a power loss
-  fs_.Crash(mode);
-  if (s_.tracer->enabled()) s_.tracer->Line(fmt::format("crash {} ({})", name_, ModeName(mode)));
+  log_.reset();  // closes without syncing
+  CrashDisk(fs_, kind);
+  if (s_.tracer->enabled()) s_.tracer->Line(fmt::format("crash {} ({})", name_, Name(kind)));
 }
 
 bool CoordinatorNode::CrashPoint(std::string_view where) {
   if (s_.crash_points == nullptr) return false;
-  const std::optional<CrashMode> mode = s_.crash_points->CrashHere(name_, where);
-  if (!mode.has_value()) return false;
+  const std::optional<CrashKind> kind = s_.crash_points->CrashHere(name_, where);
+  if (!kind.has_value()) return false;
   if (s_.tracer->enabled()) s_.tracer->Line(fmt::format("crash point {} {}", name_, where));
-  Crash(*mode);
+  Crash(*kind);
+  return true;
+}
+
+bool CoordinatorNode::FailStop(const Status& status) {
+  if (status.ok()) return false;
+  s_.tracer->Line(fmt::format("fail-stop {}: {}", name_, status.ToString()));
+  Crash(s_.process_crashes ? CrashKind::kProcess : CrashKind::kPowerLoseUnsynced);
   return true;
 }
 
@@ -91,13 +120,13 @@ void CoordinatorNode::Run(coordinator::CoordinatorEffects first) {
     // 1. Persist: propose, and force the proposals (group commit of this batch).
     if (!fx.propose.empty()) {
       for (const coordinator::CommitDecision& d : fx.propose) {
-        PACT_CHECK_OK(log_->Propose(d));
+        if (FailStop(log_->Propose(d))) return;
         if (s_.tracer->enabled()) {
           s_.tracer->Line(fmt::format("{} propose COMMIT {}", name_, coordinator::ToString(d)));
         }
       }
       if (CrashPoint("proposed")) return;
-      PACT_CHECK_OK(log_->Flush());
+      if (FailStop(log_->Flush())) return;
       if (CrashPoint("flushed")) return;
       for (const TxnId& txn : log_->TakeChosen()) {
         if (s_.tracer->enabled()) s_.tracer->Line(fmt::format("{} chosen COMMIT {}", name_, txn));
@@ -107,7 +136,7 @@ void CoordinatorNode::Run(coordinator::CoordinatorEffects first) {
       }
     }
     for (const TxnId& txn : fx.record_end) {
-      PACT_CHECK_OK(log_->RecordEnd(txn));
+      if (FailStop(log_->RecordEnd(txn))) return;
       s_.checker->OnEndAppended(txn);
       if (s_.tracer->enabled()) s_.tracer->Line(fmt::format("{} append END {}", name_, txn));
       if (CrashPoint("end")) return;
@@ -158,6 +187,11 @@ void ParticipantNode::Start() {
     records.push_back(std::move(r));
     return Status::Ok();
   });
+  if (!log.ok() && log.status().code() == StatusCode::kIoError) {
+    s_.tracer->Line(fmt::format("start {} failed: {}", options_.name, log.status().ToString()));
+    if (!s_.process_crashes) CrashDisk(fs_, CrashKind::kPowerLoseUnsynced);
+    return;
+  }
   if (!log.ok()) {
     s_.checker->Violation(
         fmt::format("{} cannot open its WAL: {}", options_.name, log.status().ToString()));
@@ -196,7 +230,7 @@ void ParticipantNode::CompleteStoreOps() {
   }
 }
 
-void ParticipantNode::Crash(CrashMode mode) {
+void ParticipantNode::Crash(CrashKind kind) {
   PACT_CHECK(up());
   // An operation the store was carrying out may or may not have happened.
   for (const auto& [key, request] : store_ops_) {
@@ -205,21 +239,28 @@ void ParticipantNode::Crash(CrashMode mode) {
   store_ops_.clear();
   core_.reset();
   log_.reset();
-  fs_.Crash(mode);
-  resource_.Crash();
+  CrashDisk(fs_, kind);
+  resource_.Crash();  // the store's sessions die with the process: active work is gone
   lsn_of_.clear();
   pending_work_.clear();
   if (s_.tracer->enabled()) {
-    s_.tracer->Line(fmt::format("crash {} ({})", options_.name, ModeName(mode)));
+    s_.tracer->Line(fmt::format("crash {} ({})", options_.name, Name(kind)));
   }
 }
 
 bool ParticipantNode::CrashPoint(std::string_view where) {
   if (s_.crash_points == nullptr) return false;
-  const std::optional<CrashMode> mode = s_.crash_points->CrashHere(options_.name, where);
-  if (!mode.has_value()) return false;
+  const std::optional<CrashKind> kind = s_.crash_points->CrashHere(options_.name, where);
+  if (!kind.has_value()) return false;
   if (s_.tracer->enabled()) s_.tracer->Line(fmt::format("crash point {} {}", options_.name, where));
-  Crash(*mode);
+  Crash(*kind);
+  return true;
+}
+
+bool ParticipantNode::FailStop(const Status& status) {
+  if (status.ok()) return false;
+  s_.tracer->Line(fmt::format("fail-stop {}: {}", options_.name, status.ToString()));
+  Crash(s_.process_crashes ? CrashKind::kProcess : CrashKind::kPowerLoseUnsynced);
   return true;
 }
 
@@ -256,7 +297,7 @@ void ParticipantNode::Run(participant::ParticipantEffects first) {
       wal::Lsn last = 0;
       for (const participant::ParticipantRecord& r : fx.persist) {
         Result<wal::Lsn> lsn = log_->Append(participant::EncodeRecord(r));
-        PACT_CHECK_OK(lsn.status());
+        if (FailStop(lsn.status())) return;
         lsn_of_[participant::RecordKey::Of(r)] = *lsn;
         last = *lsn;
         if (s_.tracer->enabled()) {
@@ -264,7 +305,7 @@ void ParticipantNode::Run(participant::ParticipantEffects first) {
         }
       }
       if (CrashPoint("appended")) return;
-      PACT_CHECK_OK(log_->WaitDurable(last));
+      if (FailStop(log_->WaitDurable(last))) return;
       if (CrashPoint("persisted")) return;
     }
     // 2. Send.

@@ -35,7 +35,11 @@
 
 namespace pact::sim {
 
-using CrashMode = FaultInjectingFileSystem::UnsyncedOnCrash;
+// How a node goes down. A power loss also loses what its disk had not synced (or keeps a torn
+// prefix of it); a process crash (kill -9) keeps the page cache, so that a restart reads the
+// unsynced bytes back - and a later power loss may still take them away.
+enum class CrashKind : uint8_t { kPowerLoseUnsynced, kPowerTearUnsynced, kProcess };
+std::string_view Name(CrashKind kind);
 
 class Transport {
  public:
@@ -47,7 +51,7 @@ class CrashPoints {
  public:
   virtual ~CrashPoints() = default;
   // Asked at every interesting point of a driver; a value means "crash now, in this mode".
-  virtual std::optional<CrashMode> CrashHere(const std::string& node, std::string_view where) = 0;
+  virtual std::optional<CrashKind> CrashHere(const std::string& node, std::string_view where) = 0;
 };
 
 // Collects (and optionally echoes) trace lines. Disabled tracing costs one branch per event.
@@ -77,6 +81,9 @@ struct Services {
   uint64_t store_delay_ticks_max = 0;
   Random* random = nullptr;
   const uint64_t* now = nullptr;
+  // False: every crash is a power loss, and a node that fails (fail-stop) or cannot start is
+  // power-cycled. True: those are process crashes, and CrashPoints may also pick kProcess.
+  bool process_crashes = false;
 };
 
 class CoordinatorNode {
@@ -87,8 +94,9 @@ class CoordinatorNode {
   const std::string& name() const { return name_; }
   bool up() const { return core_ != nullptr; }
   // Opens the decision log (replay, durable epoch bump) and starts a core of the new epoch.
+  // An IO error leaves the node down (start it again later); anything else is a violation.
   void Start();
-  void Crash(CrashMode mode);
+  void Crash(CrashKind kind);
   void Deliver(const std::string& from, const protocol::Message& message);
   void Tick();
 
@@ -99,6 +107,8 @@ class CoordinatorNode {
  private:
   void Run(coordinator::CoordinatorEffects fx);
   bool CrashPoint(std::string_view where);
+  // A failed write or fsync is fatal (DESIGN §4): the node stops as if it crashed. True if so.
+  bool FailStop(const Status& status);
   void CheckSend(const coordinator::CoordinatorOutbound& out);
 
   const std::string name_;
@@ -117,8 +127,9 @@ class ParticipantNode {
   const std::string& name() const { return options_.name; }
   bool up() const { return core_ != nullptr; }
   // Opens the WAL (replay), lists the store's prepared branches and recovers the core.
+  // An IO error leaves the node down (start it again later); anything else is a violation.
   void Start();
-  void Crash(CrashMode mode);
+  void Crash(CrashKind kind);
   // Protocol messages go to the core; a WorkRequest starts (or joins) the transaction's branch.
   void Deliver(const std::string& from, const SimMessage& message);
   void Tick();
@@ -138,6 +149,7 @@ class ParticipantNode {
 
   void Run(participant::ParticipantEffects fx);
   bool CrashPoint(std::string_view where);
+  bool FailStop(const Status& status);
   participant::StoreResult Apply(const participant::StoreRequest& request);
   void OnEvent(const participant::ParticipantEvent& event);
   void CheckSend(const participant::ParticipantOutbound& out);

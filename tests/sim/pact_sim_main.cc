@@ -8,6 +8,8 @@
 // Exit status: 0 when no seed failed, 1 otherwise. A broken invariant inside a core (a failed
 // PACT_CHECK) aborts the process; the seed running at that moment is printed first.
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -31,8 +33,10 @@ void OnAbort(int signal) {
   std::raise(signal);
 }
 
+std::string g_extra_flags;  // flags that change the run, repeated in replay commands
+
 std::string ReplayCommand(const std::string& program, uint64_t seed) {
-  return fmt::format("{} --seed {} --trace", program, seed);
+  return fmt::format("{} --seed {}{} --trace", program, seed, g_extra_flags);
 }
 
 void NoteSeed(const std::string& program, uint64_t seed) {
@@ -52,23 +56,29 @@ int main(int argc, char** argv) {
   uint64_t seed = 0;
   bool trace = false;
   bool verbose = false;
+  bool process_crashes = false;
   auto* seeds_opt = app.add_option("--seeds", seeds, "number of seeds to run");
   app.add_option("--start-seed", start_seed, "first seed of --seeds")->needs(seeds_opt);
   auto* seed_opt = app.add_option("--seed", seed, "run this one seed")->excludes(seeds_opt);
   app.add_flag("--trace", trace, "print the run event by event")->needs(seed_opt);
   app.add_flag("--verbose", verbose, "print a summary line per seed");
+  app.add_flag("--process-crashes", process_crashes,
+               "also crash processes without a power loss (see tests/sim/README.md)");
   CLI11_PARSE(app, argc, argv);
   if (seeds == 0 && seed_opt->count() == 0) {
     std::fputs("give --seeds N or --seed S (see --help)\n", stderr);
     return 2;
   }
   const std::string program = argv[0];
+  if (process_crashes) g_extra_flags = " --process-crashes";
+  // The WAL logs its recoveries (torn tails cut off) at warning level: thousands per run.
+  spdlog::set_level(spdlog::level::off);
   std::signal(SIGABRT, OnAbort);
 
   if (seed_opt->count() > 0) {
     NoteSeed(program, seed);
-    const pact::sim::SimResult r =
-        pact::sim::RunSimulation({.seed = seed, .trace = trace, .echo_trace = trace});
+    const pact::sim::SimResult r = pact::sim::RunSimulation(
+        {.seed = seed, .trace = trace, .echo_trace = trace, .process_crashes = process_crashes});
     std::printf("seed %llu: %s\n", static_cast<unsigned long long>(seed), r.summary.c_str());
     for (const std::string& v : r.violations) std::printf("  violation: %s\n", v.c_str());
     std::printf("seeds=1 violations=%d\n", r.violations.empty() ? 0 : 1);
@@ -78,7 +88,8 @@ int main(int argc, char** argv) {
   uint64_t failing = 0;
   for (uint64_t s = start_seed; s < start_seed + seeds; ++s) {
     NoteSeed(program, s);
-    const pact::sim::SimResult r = pact::sim::RunSimulation({.seed = s});
+    const pact::sim::SimResult r =
+        pact::sim::RunSimulation({.seed = s, .process_crashes = process_crashes});
     if (verbose) {
       std::printf("seed %llu: %s\n", static_cast<unsigned long long>(s), r.summary.c_str());
     }

@@ -14,11 +14,11 @@ class ScenarioWorld::ManualTransport final : public Transport {
 
 class ScenarioWorld::ScriptedCrashPoints final : public CrashPoints {
  public:
-  std::optional<CrashMode> CrashHere(const std::string& node, std::string_view where) override {
+  std::optional<CrashKind> CrashHere(const std::string& node, std::string_view where) override {
     auto it = armed.find({node, std::string(where)});
     if (it == armed.end()) return std::nullopt;
     armed.erase(it);
-    return CrashMode::kLose;
+    return CrashKind::kPowerLoseUnsynced;
   }
   std::set<std::pair<std::string, std::string>> armed;
 };
@@ -253,11 +253,11 @@ bool ScenarioWorld::Settle(uint64_t ticks_max) {
   return false;
 }
 
-void ScenarioWorld::Crash(const std::string& node, CrashMode mode) {
+void ScenarioWorld::Crash(const std::string& node, CrashKind kind) {
   if (node == "c1") {
-    coordinator_->Crash(mode);
+    coordinator_->Crash(kind);
   } else {
-    participant(node).Crash(mode);
+    participant(node).Crash(kind);
   }
 }
 

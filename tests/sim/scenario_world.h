@@ -67,7 +67,7 @@ class ScenarioWorld {
   bool Settle(uint64_t ticks_max = 3000);
 
   // ---- Faults ----
-  void Crash(const std::string& node, CrashMode mode = CrashMode::kLose);
+  void Crash(const std::string& node, CrashKind kind = CrashKind::kPowerLoseUnsynced);
   void Restart(const std::string& node);
   // Crashes `node` the next time its driver reaches `where` ("proposed", "flushed", "send",
   // "appended", "persisted", "apply", "applied", ...).

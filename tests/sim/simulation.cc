@@ -27,6 +27,7 @@ struct Params {
   uint64_t crash_point_one_in;                  // per crash point inside a driver's batch
   uint32_t crashes_max;                         // crashes of all kinds in one run
   uint64_t partition_one_in;                    // per tick without a partition: start one
+  uint64_t fail_sync_one_in;                    // per tick: the next fsync of a random node fails
   uint64_t restart_ticks_max;                   // a crashed node is down 1..this many ticks
   uint64_t store_delay_ticks_max;               // 0: the store answers at once
   coordinator::CoordinatorOptions coordinator;  // small limits and short timeouts, sometimes
@@ -45,6 +46,7 @@ struct Params {
     p.crash_point_one_in = r.Range(200, 3000);
     p.crashes_max = static_cast<uint32_t>(r.Range(0, 8));
     p.partition_one_in = r.Range(80, 600);
+    p.fail_sync_one_in = r.Range(300, 3000);
     p.restart_ticks_max = r.Range(5, 80);
     p.store_delay_ticks_max = r.OneIn(4) ? 0 : r.Range(1, 6);
     if (r.OneIn(3)) {
@@ -58,13 +60,17 @@ struct Params {
   }
 };
 
+CrashKind DrawCrashKind(Random& random, bool process_crashes) {
+  return static_cast<CrashKind>(random.Uniform(process_crashes ? 3 : 2));
+}
+
 class RandomCrashPoints final : public CrashPoints {
  public:
   RandomCrashPoints(Random* random, uint64_t one_in, uint32_t* crashes_left, uint64_t* crashes)
       : random_(random), one_in_(one_in), crashes_left_(crashes_left), crashes_(crashes) {}
   void Disable() { enabled_ = false; }
 
-  std::optional<CrashMode> CrashHere(const std::string& node, std::string_view where) override {
+  std::optional<CrashKind> CrashHere(const std::string& node, std::string_view where) override {
     (void)node;
     // Points passed once per message are common; the others (between an append and its fsync,
     // between a store operation and its record, ...) are rarer and more interesting: weight them.
@@ -73,8 +79,9 @@ class RandomCrashPoints final : public CrashPoints {
     if (!enabled_ || *crashes_left_ == 0 || !random_->OneIn(one_in)) return std::nullopt;
     --*crashes_left_;
     ++*crashes_;
-    return random_->OneIn(2) ? CrashMode::kTearUnsynced : CrashMode::kLose;
+    return DrawCrashKind(*random_, process_crashes_);
   }
+  bool process_crashes_ = false;
 
  private:
   Random* const random_;
@@ -113,7 +120,9 @@ class Simulation {
                             .tracer = &tracer_,
                             .store_delay_ticks_max = params_.store_delay_ticks_max,
                             .random = &random_,
-                            .now = &now_};
+                            .now = &now_,
+                            .process_crashes = config.process_crashes};
+    crash_points_.process_crashes_ = config.process_crashes;
     coordinator_ =
         std::make_unique<CoordinatorNode>("c1", random_.Fork(), params_.coordinator, services);
     std::vector<std::string> names;
@@ -147,6 +156,8 @@ class Simulation {
         InjectFaults();
       } else if (now_ == params_.fault_ticks + 1) {
         StopFaults();
+      } else {
+        RestartDown(/*all_now=*/true);
       }
       for (const Packet& packet : network_.TakeDue()) Deliver(packet);
       for (auto& p : participants_) p->CompleteStoreOps();
@@ -189,7 +200,7 @@ class Simulation {
     // Crash a node between events.
     if (crashes_left_ > 0 && random_.OneIn(params_.crash_one_in)) {
       const uint64_t which = random_.Uniform(participants_.size() + 1);
-      const CrashMode mode = random_.OneIn(2) ? CrashMode::kTearUnsynced : CrashMode::kLose;
+      const CrashKind mode = DrawCrashKind(random_, config_.process_crashes);
       if (which == 0 && coordinator_->up()) {
         --crashes_left_;
         ++crashes_;
@@ -199,6 +210,11 @@ class Simulation {
         ++crashes_;
         participants_[which - 1]->Crash(mode);
       }
+    }
+    // A failed fsync: the node must stop (fail-stop), never retry it.
+    if (random_.OneIn(params_.fail_sync_one_in)) {
+      const uint64_t which = random_.Uniform(participants_.size() + 1);
+      (which == 0 ? coordinator_->fs() : participants_[which - 1]->fs()).FailSyncs(1);
     }
     // Partitions that heal.
     if (network_.partitioned()) {
@@ -228,6 +244,8 @@ class Simulation {
     quiet.loss_permille = 0;  // duplicates, delays and reordering go on: they never stop progress
     network_.set_faults(quiet);
     crash_points_.Disable();
+    coordinator_->fs().FailSyncs(0);
+    for (auto& p : participants_) p->fs().FailSyncs(0);
     RestartDown(/*all_now=*/true);
     for (auto& c : clients_) c->Stop();
   }

@@ -1,9 +1,16 @@
 #include "tests/sim/simulation.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 namespace pact::sim {
 namespace {
+
+// The WAL warns about every torn tail it cuts off; thousands of them are expected here.
+const bool kQuietLogs = [] {
+  spdlog::set_level(spdlog::level::off);
+  return true;
+}();
 
 // One seed, one run: the trace is the same byte for byte, and tracing changes nothing.
 TEST(SimulationTest, SameSeedSameTraceByteForByte) {
