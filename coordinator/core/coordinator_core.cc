@@ -140,9 +140,10 @@ CoordinatorEffects CoordinatorCore::OnCommit(std::string_view from,
     // Not open: answer only what we know for certain. A committed transaction is forgotten
     // after END, so "not here" alone does not mean aborted.
     const std::optional<Finished> finished = FinishedOutcome(m.txn);
+    // A finished transaction's COMMIT was chosen before it finished: nothing to wait for (and
+    // the log no longer reports it chosen once END is recorded, so a gate would never open).
     const Outcome outcome = finished ? finished->outcome : Outcome::kUnknown;
-    const TxnId needs = finished && finished->chosen ? m.txn : TxnId{};
-    fx.send.push_back({std::string(from), protocol::CommitReply{epoch_, m.txn, outcome}, needs});
+    fx.send.push_back({std::string(from), protocol::CommitReply{epoch_, m.txn, outcome}, {}});
     return fx;
   }
   Txn& txn = it->second;
@@ -166,8 +167,7 @@ CoordinatorEffects CoordinatorCore::OnAbort(std::string_view from,
   TxnId needs;
   if (it == txns_.end()) {
     const std::optional<Finished> finished = FinishedOutcome(m.txn);
-    if (finished) outcome = finished->outcome;
-    if (finished && finished->chosen) needs = m.txn;
+    if (finished) outcome = finished->outcome;  // chosen before it finished: no gate
   } else if (it->second.state == TxnState::kActive || it->second.state == TxnState::kPreparing) {
     AbortTxn(it->second, fx);  // erases it
     outcome = Outcome::kAborted;
@@ -191,8 +191,7 @@ CoordinatorEffects CoordinatorCore::OnOutcome(std::string_view from,
       needs = m.txn;
     }
   } else if (const std::optional<Finished> finished = FinishedOutcome(m.txn)) {
-    outcome = finished->outcome;
-    if (finished->chosen) needs = m.txn;
+    outcome = finished->outcome;  // chosen before it finished: no gate
   } else if (m.txn.epoch <= epoch_) {
     // Presumed abort. An older epoch is closed: its leader can choose nothing any more, and
     // every COMMIT it chose is in txns_ until END. Of our own epoch, a transaction that is not
