@@ -106,20 +106,6 @@ class Client::Impl {
     }
   }
 
-  Outcome Resolve(const TxnId& txid) {
-    rpc::OutcomeRequest request;
-    request.txid = sdk::ToRpc(txid);
-    rpc::OutcomeReply reply;
-    Status status = channel_->CallAny(
-        [&](rpc::CoordinatorClient& client) { client.outcome(reply, request); });
-    if (!status.ok()) return Unknown(status.ToString());
-    switch (reply.outcome) {
-      case rpc::Outcome::COMMITTED: return Outcome{OutcomeKind::kCommitted, ""};
-      case rpc::Outcome::ABORTED: return Outcome{OutcomeKind::kAborted, "aborted"};
-      default: return Unknown("the coordinator has not decided yet");
-    }
-  }
-
  private:
   const ClientOptions options_;
   std::unique_ptr<sdk::CoordinatorChannel> channel_;
@@ -145,7 +131,6 @@ Result<Transaction> Client::Begin() {
 
 Outcome Client::Commit(const TxnId& txid) { return impl_->Decide(txid, /*commit=*/true); }
 Outcome Client::Abort(const TxnId& txid) { return impl_->Decide(txid, /*commit=*/false); }
-Outcome Client::Resolve(const TxnId& txid) { return impl_->Resolve(txid); }
 
 Outcome Transaction::Commit() { return client_->Commit(id_); }
 Outcome Transaction::Abort() { return client_->Abort(id_); }

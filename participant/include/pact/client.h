@@ -8,7 +8,8 @@
 //
 // Commit answers COMMITTED, ABORTED (with a reason) or UNKNOWN. UNKNOWN is never a guess: the
 // coordinators could not be reached, or had not decided, within the commit deadline. The
-// caller may ask again later with Client::Resolve(txid), which answers the same decision.
+// caller may ask again later with Client::Commit(txid), which answers the same decision (or
+// UNKNOWN again, if the coordinator has since forgotten a long-finished transaction).
 //
 // The client finds the leader among `coordinators` and follows NotLeader hints. Thread-safe:
 // one Client serves any number of threads and transactions.
@@ -73,9 +74,6 @@ class Client {
   // Commits (or re-asks for the decision of) a transaction by id.
   Outcome Commit(const TxnId& txid);
   Outcome Abort(const TxnId& txid);
-  // The decision for `txid` as far as the coordinators know it now: kCommitted, kAborted or
-  // kUnknown (not decided yet, or unreachable). Never blocks past one round of calls.
-  Outcome Resolve(const TxnId& txid);
 
   class Impl;
 
