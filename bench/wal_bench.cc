@@ -7,8 +7,10 @@
 // writing the same record size and calling fdatasync after each write. The last line is
 // `group_commit_speedup=X`: records/s with the last (largest) thread count divided by raw
 // fdatasyncs/s (measured before and after the group commit runs, pooled).
+#include <fmt/format.h>
 #include <stdlib.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -17,9 +19,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "common/check.h"
 #include "common/file_system.h"
@@ -93,8 +92,8 @@ struct Measurement {
   double PerSecond() const { return seconds > 0 ? static_cast<double>(operations) / seconds : 0; }
   double Percentile(double p) {
     if (latencies_ms.empty()) return 0;
-    const size_t index = std::min(latencies_ms.size() - 1,
-                                  static_cast<size_t>(p * static_cast<double>(latencies_ms.size())));
+    const size_t index = std::min(
+        latencies_ms.size() - 1, static_cast<size_t>(p * static_cast<double>(latencies_ms.size())));
     std::nth_element(latencies_ms.begin(), latencies_ms.begin() + static_cast<long>(index),
                      latencies_ms.end());
     return latencies_ms[index];
@@ -143,8 +142,8 @@ Measurement GroupCommit(FileSystem* fs, const std::string& dir, int threads, siz
   std::atomic<bool> go{false};
   std::vector<std::thread> workers;
   const uint64_t syncs_before = counting.syncs();
-  const Clock::duration run = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(seconds));
+  const Clock::duration run =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
       const std::string record(record_bytes, static_cast<char>('a' + t % 26));
@@ -191,8 +190,7 @@ int Main(int argc, char** argv) {
                  "default: $TMPDIR, else the current directory");
   app.add_option("--seconds", seconds, "seconds per configuration")->check(CLI::PositiveNumber);
   app.add_option("--record-bytes", record_bytes, "record size")->check(CLI::Range(1, 1 << 20));
-  app.add_option("--threads", thread_counts, "writer thread counts")
-      ->check(CLI::Range(1, 1024));
+  app.add_option("--threads", thread_counts, "writer thread counts")->check(CLI::Range(1, 1024));
   CLI11_PARSE(app, argc, argv);
   if (parent.empty()) {
     const char* tmpdir = std::getenv("TMPDIR");
@@ -215,23 +213,24 @@ int Main(int argc, char** argv) {
   for (int threads : thread_counts) {
     const std::string log_dir = JoinPath(dir, fmt::format("log-{}", threads));
     Measurement group = GroupCommit(fs, log_dir, threads, record_bytes, seconds);
-    fmt::print("threads={:<3} records/s={:.0f} p50={:.3f}ms p99={:.3f}ms fdatasyncs/s={:.0f} "
-               "records/fdatasync={:.1f}\n",
-               threads, group.PerSecond(), group.Percentile(0.50), group.Percentile(0.99),
-               static_cast<double>(group.syncs) / group.seconds,
-               static_cast<double>(group.operations) /
-                   static_cast<double>(std::max<uint64_t>(group.syncs, 1)));
+    fmt::print(
+        "threads={:<3} records/s={:.0f} p50={:.3f}ms p99={:.3f}ms fdatasyncs/s={:.0f} "
+        "records/fdatasync={:.1f}\n",
+        threads, group.PerSecond(), group.Percentile(0.50), group.Percentile(0.99),
+        static_cast<double>(group.syncs) / group.seconds,
+        static_cast<double>(group.operations) /
+            static_cast<double>(std::max<uint64_t>(group.syncs, 1)));
     std::filesystem::remove_all(log_dir);
     groups.emplace_back(threads, std::move(group));
   }
   Measurement raw_after = RawFdatasyncLoop(fs, dir, record_bytes, seconds);
   print_raw("after", raw_after);
-  const double raw_per_second =
-      static_cast<double>(raw_before.operations + raw_after.operations) /
-      (raw_before.seconds + raw_after.seconds);
+  const double raw_per_second = static_cast<double>(raw_before.operations + raw_after.operations) /
+                                (raw_before.seconds + raw_after.seconds);
   fmt::print("raw write+fdatasync (pooled baseline): {:.0f} syncs/s\n", raw_per_second);
   for (auto& [threads, group] : groups) {
-    fmt::print("threads={:<3} speedup_vs_raw={:.1f}\n", threads, group.PerSecond() / raw_per_second);
+    fmt::print("threads={:<3} speedup_vs_raw={:.1f}\n", threads,
+               group.PerSecond() / raw_per_second);
   }
   const double last_records_per_second = groups.back().second.PerSecond();
   std::filesystem::remove_all(dir);

@@ -1,10 +1,10 @@
 #include "wal/log.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <optional>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "common/check.h"
 #include "common/logging.h"
@@ -59,7 +59,8 @@ Result<SegmentScan> ScanSegment(FileSystem* fs, const std::string& path, uint32_
     while (true) {
       PACT_ASSIGN_OR_RETURN(bool got, reader.ReadRecord(&record));
       if (!got) break;
-      if (replay != nullptr) PACT_RETURN_IF_ERROR((*replay)(*scan.first_lsn + scan.records, record));
+      if (replay != nullptr)
+        PACT_RETURN_IF_ERROR((*replay)(*scan.first_lsn + scan.records, record));
       ++scan.records;
     }
   }
@@ -68,8 +69,8 @@ Result<SegmentScan> ScanSegment(FileSystem* fs, const std::string& path, uint32_
 }
 
 Status DamageError(const std::string& path, const SegmentDamage& damage, std::string_view why) {
-  std::string message = fmt::format("{} at offset {}: {} ({})", path, damage.bad_fragment_offset,
-                                    damage.reason, why);
+  std::string message =
+      fmt::format("{} at offset {}: {} ({})", path, damage.bad_fragment_offset, damage.reason, why);
   if (damage.valid_fragment_follows) {
     message += fmt::format("; a valid fragment follows at offset {}", damage.valid_fragment_offset);
   }
@@ -126,8 +127,8 @@ Result<std::unique_ptr<Log>> Log::Open(FileSystem* fs, const LogOptions& raw_opt
   for (size_t i = 0; i < numbers.size(); ++i) {
     const std::string path = log->SegmentPath(numbers[i]);
     const bool last = i + 1 == numbers.size();
-    PACT_ASSIGN_OR_RETURN(SegmentScan scan, ScanSegment(fs, path, numbers[i],
-                                                        options.record_bytes_max, nullptr));
+    PACT_ASSIGN_OR_RETURN(SegmentScan scan,
+                          ScanSegment(fs, path, numbers[i], options.record_bytes_max, nullptr));
     ++rep.segments;
     if (!scan.first_lsn.has_value()) {
       PACT_CHECK(scan.damage.has_value());
@@ -150,8 +151,8 @@ Result<std::unique_ptr<Log>> Log::Open(FileSystem* fs, const LogOptions& raw_opt
     }
     if (i > 0 && *scan.first_lsn != next_lsn) {
       return Status::Corruption(fmt::format(
-          "{} at offset 0: first LSN {} does not continue the previous segment (expected {})",
-          path, *scan.first_lsn, next_lsn));
+          "{} at offset 0: first LSN {} does not continue the previous segment (expected {})", path,
+          *scan.first_lsn, next_lsn));
     }
     next_lsn = *scan.first_lsn + scan.records;
     if (scan.damage.has_value()) {
@@ -185,8 +186,8 @@ Result<std::unique_ptr<Log>> Log::Open(FileSystem* fs, const LogOptions& raw_opt
   // Pass 2: replay. The segments were just checked; any difference now is an IO fault.
   for (size_t i = 0; i < scans.size(); ++i) {
     const std::string path = log->SegmentPath(numbers[i]);
-    PACT_ASSIGN_OR_RETURN(SegmentScan scan, ScanSegment(fs, path, numbers[i],
-                                                        options.record_bytes_max, &replay));
+    PACT_ASSIGN_OR_RETURN(SegmentScan scan,
+                          ScanSegment(fs, path, numbers[i], options.record_bytes_max, &replay));
     if (scan.first_lsn != scans[i].first_lsn || scan.records != scans[i].records ||
         scan.damage.has_value()) {
       return Status::Corruption(fmt::format("{}: changed while the log was being recovered", path));
@@ -244,17 +245,17 @@ Status Log::CreateFirstSegment(uint32_t log_number, Lsn first_lsn) {
 Status Log::AppendableLocked() const {
   if (closed_) return Status::FailedPrecondition(fmt::format("wal {}: closed", options_.dir));
   if (!error_.ok()) {
-    return Status::FailedPrecondition(
-        fmt::format("wal {}: refuses appends after a fatal error: {}", options_.dir,
-                    error_.message()));
+    return Status::FailedPrecondition(fmt::format("wal {}: refuses appends after a fatal error: {}",
+                                                  options_.dir, error_.message()));
   }
   return Status::Ok();
 }
 
 Result<Lsn> Log::Append(std::string_view record) {
   if (record.size() > options_.record_bytes_max) {
-    return Status::InvalidArgument(fmt::format("wal: record of {} bytes exceeds record_bytes_max {}",
-                                               record.size(), options_.record_bytes_max));
+    return Status::InvalidArgument(
+        fmt::format("wal: record of {} bytes exceeds record_bytes_max {}", record.size(),
+                    options_.record_bytes_max));
   }
   std::unique_lock lock(mutex_);
   // Back-pressure: keep the buffer bounded by committing it before adding more.
@@ -344,8 +345,8 @@ Status Log::CommitLocked(std::unique_lock<std::mutex>& lock, Lsn lsn) {
 
   leader_active_ = false;
   if (status.ok()) {
-    PACT_CHECK(durable_lsn_ < batch_lsn, "durable LSN {} moved during a commit to {}",
-               durable_lsn_, batch_lsn);
+    PACT_CHECK(durable_lsn_ < batch_lsn, "durable LSN {} moved during a commit to {}", durable_lsn_,
+               batch_lsn);
     durable_lsn_ = batch_lsn;
     for (Segment& segment : segments_) {
       if (std::find(created.begin(), created.end(), segment.log_number) != created.end()) {
@@ -355,8 +356,8 @@ Status Log::CommitLocked(std::unique_lock<std::mutex>& lock, Lsn lsn) {
   } else {
     // Fail-stop: after a failed fsync the page cache may have dropped the data, so a later
     // successful fsync would prove nothing. Never retry; never acknowledge again.
-    error_ = Status::IoError(fmt::format("wal {}: failed, reopen to recover: {}", options_.dir,
-                                         status.ToString()));
+    error_ = Status::IoError(
+        fmt::format("wal {}: failed, reopen to recover: {}", options_.dir, status.ToString()));
     PACT_LOG_ERROR("{}", error_.ToString());
   }
   // Wake the waiters this group covered, and one waiter of the next group to lead it (any
@@ -388,8 +389,7 @@ Status Log::WriteBatch(std::vector<Chunk>& batch, std::vector<uint32_t>* created
       created->push_back(chunk.log_number);
     }
     PACT_CHECK(file_ != nullptr && chunk.log_number == file_log_number_,
-               "chunk for segment {} but segment {} is open", chunk.log_number,
-               file_log_number_);
+               "chunk for segment {} but segment {} is open", chunk.log_number, file_log_number_);
     if (chunk.bytes.empty()) continue;
     PACT_CHECK(file_->Size() == chunk.start_offset,
                "{}: file holds {} bytes but the writer put the next record at {}",

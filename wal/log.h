@@ -54,7 +54,7 @@ enum class RecoveryMode {
 };
 
 struct LogOptions {
-  std::string dir;  // the log's directory; created if missing
+  std::string dir;                                  // the log's directory; created if missing
   uint64_t segment_bytes_max = uint64_t{64} << 20;  // rotate before exceeding (wal-format.md 1)
   uint64_t record_bytes_max = uint64_t{16} << 20;   // larger records: InvalidArgument
   uint64_t buffer_bytes_max = uint64_t{4} << 20;    // Append commits first when more is buffered
@@ -63,12 +63,12 @@ struct LogOptions {
 
 // What Open found and did.
 struct RecoveryReport {
-  uint64_t records = 0;         // records replayed
-  Lsn first_lsn = kNoLsn;       // first replayed record, kNoLsn if none
-  Lsn last_lsn = kNoLsn;        // last replayed record, kNoLsn if none
-  uint64_t segments = 0;        // segment files read (including a removed incomplete one)
-  bool truncated_tail = false;  // a torn tail was cut off
-  std::string truncated_file;   // the file it was in (path)
+  uint64_t records = 0;           // records replayed
+  Lsn first_lsn = kNoLsn;         // first replayed record, kNoLsn if none
+  Lsn last_lsn = kNoLsn;          // last replayed record, kNoLsn if none
+  uint64_t segments = 0;          // segment files read (including a removed incomplete one)
+  bool truncated_tail = false;    // a torn tail was cut off
+  std::string truncated_file;     // the file it was in (path)
   uint64_t truncated_offset = 0;  // where the file now ends (0 if the file was removed)
   uint64_t truncated_bytes = 0;   // bytes cut off
   std::string truncated_reason;   // what was wrong with the first cut-off byte
@@ -121,9 +121,9 @@ class Log {
   // then on. Returns the fatal error if the log failed. A second Close returns OK.
   Status Close();
 
-  Lsn last_lsn() const;     // LSN of the last appended record (kNoLsn if none ever)
-  Lsn durable_lsn() const;  // every record up to this LSN is durable
-  Lsn first_lsn() const;    // first LSN still kept (first_lsn() > last_lsn() if none kept)
+  Lsn last_lsn() const;            // LSN of the last appended record (kNoLsn if none ever)
+  Lsn durable_lsn() const;         // every record up to this LSN is durable
+  Lsn first_lsn() const;           // first LSN still kept (first_lsn() > last_lsn() if none kept)
   uint64_t segment_count() const;  // segment files the log holds now (including pending ones)
 
  private:
@@ -158,13 +158,13 @@ class Log {
   // those that need the next group. So a finished group wakes only the waiters it made
   // durable, plus one waiter to lead the next group, rather than every waiter.
   std::condition_variable group_done_cv_[2];
-  uint64_t group_ = 0;          // number of the last group a leader started
-  Lsn group_lsn_ = kNoLsn;      // last LSN of that group
+  uint64_t group_ = 0;      // number of the last group a leader started
+  Lsn group_lsn_ = kNoLsn;  // last LSN of that group
   Lsn last_lsn_ = kNoLsn;
   Lsn durable_lsn_ = kNoLsn;
   bool leader_active_ = false;  // a leader owns file_ and is writing outside the mutex
   bool closed_ = false;
-  Status error_;  // the fatal error, once one happened
+  Status error_;                  // the fatal error, once one happened
   std::deque<Segment> segments_;  // oldest first; back() is the active segment
   LogWriter writer_;              // encoder for the active segment (logical end of the log)
   uint64_t active_records_ = 0;   // records in the active segment

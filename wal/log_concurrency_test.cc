@@ -1,11 +1,10 @@
 // Multi-threaded tests of Log: group commit (leader/follower), fail-stop with waiters, and many
 // appenders on the real file system. Also run under ThreadSanitizer (PACT_SANITIZE=thread).
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <atomic>
 #include <chrono>
-#include <stdlib.h>
-
 #include <condition_variable>
 #include <filesystem>
 #include <future>
@@ -122,6 +121,37 @@ std::unique_ptr<Log> MustOpen(FileSystem* fs, const LogOptions& options,
   return std::move(log).value();
 }
 
+// Aborts the test binary if the scope is not left within `limit`: a lost wakeup in group
+// commit shows up as a hang, and a hang must fail fast rather than wait for ctest's timeout.
+class Watchdog {
+ public:
+  Watchdog(std::chrono::seconds limit, std::string what)
+      : limit_(limit), what_(std::move(what)), thread_([this] { Watch(); }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Watch() {
+    std::unique_lock lock(mutex_);
+    const bool finished = cv_.wait_for(lock, limit_, [this] { return done_; });
+    PACT_CHECK(finished, "watchdog: {} did not finish within {} s (lost wakeup?)", what_,
+               limit_.count());
+  }
+
+  const std::chrono::seconds limit_;
+  const std::string what_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
 // Waits (bounded) until `predicate` holds; polling is fine in a test.
 template <typename Predicate>
 bool Eventually(Predicate predicate) {
@@ -133,6 +163,7 @@ bool Eventually(Predicate predicate) {
 }
 
 TEST(LogGroupCommitTest, AppendsGoOnWhileTheLeaderSyncsAndFormTheNextGroup) {
+  Watchdog watchdog(std::chrono::seconds(300), "AppendsGoOnWhileTheLeaderSyncsAndFormTheNextGroup");
   FaultInjectingFileSystem inner;
   GatedFileSystem fs(&inner);
   std::unique_ptr<Log> log = MustOpen(&fs, Options("/wal"));
@@ -170,6 +201,7 @@ TEST(LogGroupCommitTest, AppendsGoOnWhileTheLeaderSyncsAndFormTheNextGroup) {
 }
 
 TEST(LogGroupCommitTest, AFailedFsyncFailsTheLeaderAndEveryWaiter) {
+  Watchdog watchdog(std::chrono::seconds(300), "AFailedFsyncFailsTheLeaderAndEveryWaiter");
   FaultInjectingFileSystem inner;
   GatedFileSystem fs(&inner);
   std::unique_ptr<Log> log = MustOpen(&fs, Options("/wal"));
@@ -208,6 +240,7 @@ std::string TempDir() {
 // Many threads append (some waiting, some not) on the real file system with rotation; after a
 // Close and reopen every record is there, at the LSN its thread got, in each thread's order.
 TEST(LogConcurrencyTest, ConcurrentAppendersLoseTearAndReorderNothing) {
+  Watchdog watchdog(std::chrono::seconds(300), "ConcurrentAppendersLoseTearAndReorderNothing");
   const std::string dir = TempDir();
   constexpr int kThreads = 8;
   constexpr int kRecordsPerThread = 600;
@@ -254,8 +287,8 @@ TEST(LogConcurrencyTest, ConcurrentAppendersLoseTearAndReorderNothing) {
     for (const auto& [lsn, record] : records) EXPECT_TRUE(expected.emplace(lsn, record).second);
   }
   std::vector<std::pair<Lsn, std::string>> replayed;
-  std::unique_ptr<Log> reopened = MustOpen(PosixFileSystem::Default(), Options(dir, 256 << 10),
-                                           &replayed);
+  std::unique_ptr<Log> reopened =
+      MustOpen(PosixFileSystem::Default(), Options(dir, 256 << 10), &replayed);
   ASSERT_EQ(replayed.size(), expected.size());
   size_t i = 0;
   for (const auto& [lsn, record] : expected) {
@@ -271,6 +304,7 @@ TEST(LogConcurrencyTest, ConcurrentAppendersLoseTearAndReorderNothing) {
 // Threads hammer one log on the fault-injecting file system while another thread removes
 // prefixes; then a crash: every acknowledged record from the kept LSN on survives.
 TEST(LogConcurrencyTest, ConcurrentAppendsAndRemovalsThenACrash) {
+  Watchdog watchdog(std::chrono::seconds(300), "ConcurrentAppendsAndRemovalsThenACrash");
   FaultInjectingFileSystem fs(17);
   std::unique_ptr<Log> log = MustOpen(&fs, Options("/wal", 2048));
   constexpr int kThreads = 4;

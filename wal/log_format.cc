@@ -1,8 +1,8 @@
 #include "wal/log_format.h"
 
-#include <boost/crc.hpp>
 #include <fmt/format.h>
 
+#include <boost/crc.hpp>
 #include <cstring>
 
 #include "common/check.h"
@@ -21,12 +21,18 @@ constexpr size_t kSegmentNumberDigits = 10;  // enough for every uint32_t
 
 std::string_view FragmentTypeName(FragmentType type) {
   switch (type) {
-    case FragmentType::kZero: return "zero";
-    case FragmentType::kFull: return "full";
-    case FragmentType::kFirst: return "first";
-    case FragmentType::kMiddle: return "middle";
-    case FragmentType::kLast: return "last";
-    case FragmentType::kSegmentHeader: return "segment-header";
+    case FragmentType::kZero:
+      return "zero";
+    case FragmentType::kFull:
+      return "full";
+    case FragmentType::kFirst:
+      return "first";
+    case FragmentType::kMiddle:
+      return "middle";
+    case FragmentType::kLast:
+      return "last";
+    case FragmentType::kSegmentHeader:
+      return "segment-header";
   }
   return "unknown";
 }

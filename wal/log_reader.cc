@@ -1,8 +1,8 @@
 #include "wal/log_reader.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "common/check.h"
 
@@ -27,8 +27,8 @@ Status LogReader::LoadBlock(uint64_t block_index) {
   if (read != block_.size()) {
     // The file shrank under us: nobody but the log writes these files, so this is an IO fault.
     block_index_ = UINT64_MAX;
-    return Status::IoError(fmt::format("{}: short read at offset {} ({} of {} bytes)", path_,
-                                       start, read, block_.size()));
+    return Status::IoError(fmt::format("{}: short read at offset {} ({} of {} bytes)", path_, start,
+                                       read, block_.size()));
   }
   block_index_ = block_index;
   return Status::Ok();
@@ -54,7 +54,7 @@ Result<LogReader::Next> LogReader::NextFragment(Fragment* fragment, std::string*
     PACT_CHECK(offset_ < file_bytes_);
     PACT_RETURN_IF_ERROR(LoadBlock(offset_ / kBlockBytes));
     const uint64_t in_block = offset_ % kBlockBytes;
-    const uint64_t block_left = kBlockBytes - in_block;  // room left in the block
+    const uint64_t block_left = kBlockBytes - in_block;   // room left in the block
     const uint64_t file_left = block_.size() - in_block;  // bytes of it the file holds
     if (block_left < kFragmentHeaderBytes) {
       // The trailer: zeros up to the block end (the file may end inside it).
@@ -187,15 +187,15 @@ Result<bool> LogReader::ReadRecord(std::string* record) {
     PACT_ASSIGN_OR_RETURN(Next next, NextFragment(&fragment, &reason));
     if (next == Next::kEnd) {
       if (in_record) {
-        PACT_RETURN_IF_ERROR(Damage(record_offset, file_bytes_, "file ends inside a record",
-                                    false));
+        PACT_RETURN_IF_ERROR(
+            Damage(record_offset, file_bytes_, "file ends inside a record", false));
       }
       ended_ = true;
       return false;
     }
     if (next == Next::kBad) {
-      PACT_RETURN_IF_ERROR(Damage(in_record ? record_offset : offset_, offset_,
-                                  std::move(reason), false));
+      PACT_RETURN_IF_ERROR(
+          Damage(in_record ? record_offset : offset_, offset_, std::move(reason), false));
       return false;
     }
     const FragmentType type = fragment.type;
@@ -204,9 +204,9 @@ Result<bool> LogReader::ReadRecord(std::string* record) {
     if ((starts_record && in_record) || (continues_record && !in_record) ||
         type == FragmentType::kSegmentHeader) {
       // Every check of the fragment passed, yet it is out of place: no crash makes that.
-      PACT_RETURN_IF_ERROR(Damage(
-          in_record ? record_offset : fragment.offset, fragment.offset,
-          fmt::format("{} fragment out of sequence", FragmentTypeName(type)), true));
+      PACT_RETURN_IF_ERROR(
+          Damage(in_record ? record_offset : fragment.offset, fragment.offset,
+                 fmt::format("{} fragment out of sequence", FragmentTypeName(type)), true));
       return false;
     }
     if (starts_record) {
@@ -216,9 +216,9 @@ Result<bool> LogReader::ReadRecord(std::string* record) {
     record->append(fragment.payload);
     if (record->size() > record_bytes_max_) {
       ended_ = true;
-      return Status::Corruption(fmt::format(
-          "{} at offset {}: record longer than record_bytes_max ({} bytes)", path_,
-          record_offset, record_bytes_max_));
+      return Status::Corruption(
+          fmt::format("{} at offset {}: record longer than record_bytes_max ({} bytes)", path_,
+                      record_offset, record_bytes_max_));
     }
     if (type == FragmentType::kFull || type == FragmentType::kLast) {
       valid_end_offset_ = offset_;

@@ -20,7 +20,7 @@ namespace pact::wal {
 
 // Where and how a segment stops being a sequence of valid records.
 struct SegmentDamage {
-  uint64_t offset = 0;  // start of the first incomplete record (or of the bad header)
+  uint64_t offset = 0;               // start of the first incomplete record (or of the bad header)
   uint64_t bad_fragment_offset = 0;  // the fragment (or byte) that failed its checks
   std::string reason;                // "bad checksum", "file ends inside a fragment", ...
   // A fragment of this log that passes all its own checks starts after the bad one (or the
@@ -33,8 +33,7 @@ class LogReader {
  public:
   // Reads `file` (named `path` in messages), which must be segment `log_number`. Records longer
   // than `record_bytes_max` are refused.
-  LogReader(ReadableFile* file, std::string path, uint32_t log_number,
-            uint64_t record_bytes_max);
+  LogReader(ReadableFile* file, std::string path, uint32_t log_number, uint64_t record_bytes_max);
 
   // Reads and checks the segment header; call once, first. Returns its first LSN, or nullopt
   // if the header is damaged (see damage()). IoError if the file cannot be read.

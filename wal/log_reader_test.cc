@@ -105,7 +105,8 @@ TEST(LogWriterTest, EncodedBytesPredictsAddRecordAtEveryOffsetNearABlockEnd) {
       // Filler records until the remaining gap is small, then one sized to land on target.
       while (target - writer.offset() > 2 * kBlockBytes / 3) writer.AddRecord("filler", &out);
       const uint64_t gap = target - writer.offset();
-      if (gap >= kFragmentHeaderBytes) writer.AddRecord(std::string(gap - kFragmentHeaderBytes, 'f'), &out);
+      if (gap >= kFragmentHeaderBytes)
+        writer.AddRecord(std::string(gap - kFragmentHeaderBytes, 'f'), &out);
       const uint64_t predicted = writer.EncodedBytes(size);
       const size_t size_before = out.size();
       writer.AddRecord(Payload(random, size), &out);

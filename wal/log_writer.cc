@@ -65,8 +65,7 @@ uint64_t LogWriter::EncodedBytes(uint64_t record_bytes) const {
 void LogWriter::AddFragment(FragmentType type, std::string_view payload, std::string* out) {
   const uint64_t block_left = kBlockBytes - offset_ % kBlockBytes;
   PACT_CHECK(kFragmentHeaderBytes + payload.size() <= block_left,
-             "fragment of {} bytes crosses a block boundary at offset {}", payload.size(),
-             offset_);
+             "fragment of {} bytes crosses a block boundary at offset {}", payload.size(), offset_);
   char header[kFragmentHeaderBytes];
   EncodeFragmentHeader(type, log_number_, payload, header);
   out->append(header, kFragmentHeaderBytes);
