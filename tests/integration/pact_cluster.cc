@@ -47,7 +47,7 @@ Result<std::unique_ptr<PactCluster>> PactCluster::Start(const ClusterOptions& op
   cluster->dir_ = pattern;
   std::filesystem::permissions(cluster->dir_, std::filesystem::perms::all);
   if (!options.databases.empty()) {
-    PostgresServerOptions pg;
+    PostgresServerOptions pg = options.postgres;
     pg.dir = JoinPath(cluster->dir_, "pg");
     PACT_ASSIGN_OR_RETURN(cluster->postgres_, PostgresServer::Start(pg));
     for (const std::string& db : options.databases) {
@@ -138,6 +138,8 @@ Status PactCluster::StartAgent(const std::string& name, const std::string& datab
       process.args.insert(process.args.end(), {"--store", "postgres", "--dsn",
                                                postgres_->Dsn(database)});
     }
+    process.args.insert(process.args.end(), options_.agent_flags.begin(),
+                        options_.agent_flags.end());
   }
   return Launch(process, fail_point);
 }

@@ -38,6 +38,10 @@ struct ClusterOptions {
   std::string cluster_name = "itest";
   int ready_timeout_ms = 30000;
   std::vector<std::string> coordinator_flags;  // extra flags for pact-coordinator
+  std::vector<std::string> agent_flags;        // extra flags for every pact-agent
+  // The PostgreSQL server's settings (fsync, max_prepared_transactions, max_connections);
+  // `dir` is chosen by Start().
+  PostgresServerOptions postgres;
 };
 
 class PactCluster {
