@@ -188,6 +188,25 @@ bool PactCluster::Running(const std::string& name) {
   return it != processes_.end() && it->second.pid != 0;
 }
 
+Status PactCluster::Pause(const std::string& name) {
+  const pid_t target = pid(name);
+  if (target == 0) return Status::FailedPrecondition(fmt::format("{} is not running", name));
+  if (::kill(target, SIGSTOP) != 0) return Status::IoError(fmt::format("SIGSTOP {} failed", name));
+  return Status::Ok();
+}
+
+Status PactCluster::Resume(const std::string& name) {
+  const pid_t target = pid(name);
+  if (target == 0) return Status::FailedPrecondition(fmt::format("{} is not running", name));
+  if (::kill(target, SIGCONT) != 0) return Status::IoError(fmt::format("SIGCONT {} failed", name));
+  return Status::Ok();
+}
+
+pid_t PactCluster::pid(const std::string& name) const {
+  auto it = processes_.find(name);
+  return it == processes_.end() ? 0 : it->second.pid;
+}
+
 const std::string& PactCluster::coordinator_address() const {
   return processes_.at("coordinator").address;
 }

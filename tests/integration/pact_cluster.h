@@ -64,6 +64,12 @@ class PactCluster {
   // if it still runs after `timeout_ms`.
   Status WaitForExit(const std::string& name, int timeout_ms);
   bool Running(const std::string& name);
+  // SIGSTOP and SIGCONT: a paused process keeps its sockets but answers nothing (a stalled
+  // machine, a long GC pause), then goes on where it stopped.
+  Status Pause(const std::string& name);
+  Status Resume(const std::string& name);
+  // The process's pid (for /proc), 0 when it is not running.
+  pid_t pid(const std::string& name) const;
 
   const std::string& coordinator_address() const;
   const std::string& address(const std::string& name) const;
