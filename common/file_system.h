@@ -59,7 +59,8 @@ class FileSystem {
   virtual Status RemoveFile(const std::string& path) = 0;
   // Atomically replaces `to` with `from`.
   virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
-  // Creates the directory and its missing parents; OK if it exists.
+  // Creates the directory and its missing parents, durably (each new entry's parent is
+  // synced); OK if it exists.
   virtual Status CreateDirs(const std::string& path) = 0;
   // Makes creations, renames and removals of entries in `dir` durable (fsync of the directory).
   virtual Status SyncDir(const std::string& dir) = 0;

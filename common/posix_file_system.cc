@@ -152,9 +152,18 @@ Status PosixFileSystem::RenameFile(const std::string& from, const std::string& t
 }
 
 Status PosixFileSystem::CreateDirs(const std::string& path) {
+  // The directories that do not exist yet, outermost first.
+  std::vector<std::string> missing;
+  for (std::string dir = path; !dir.empty() && dir != "/" && dir != "." && !FileExists(dir);
+       dir = ParentDir(dir)) {
+    missing.insert(missing.begin(), dir);
+  }
   std::error_code error;
   std::filesystem::create_directories(path, error);
   if (error) return Status::IoError(fmt::format("create directory {}: {}", path, error.message()));
+  // A new directory entry is durable only once its parent is synced; without this a log
+  // created in a fresh directory could vanish with the directory after a power loss.
+  for (const std::string& dir : missing) PACT_RETURN_IF_ERROR(SyncDir(ParentDir(dir)));
   return Status::Ok();
 }
 

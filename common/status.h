@@ -100,6 +100,8 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  // By value: `for (auto& x : *MakeResult())` must not bind to a dead temporary's value.
+  T operator*() && { return std::move(*this).value(); }
 
  private:
   std::optional<T> value_;
