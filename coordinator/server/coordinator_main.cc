@@ -1,8 +1,6 @@
 // pact-coordinator: a coordinator replica. Serves the Coordinator Thrift service on --listen,
 // keeps its decision log in --data-dir, and re-drives every committed but unfinished
 // transaction after a restart. See README.md ("Running Pact by hand").
-#include <signal.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
@@ -14,6 +12,7 @@
 #include "common/fail_point.h"
 #include "common/file_system.h"
 #include "common/logging.h"
+#include "common/shutdown_signals.h"
 #include "coordinator/server/coordinator_driver.h"
 #include "coordinator/server/coordinator_service.h"
 #include "coordinator/single_replica_decision_log.h"
@@ -55,17 +54,6 @@ Status CheckPeers(const Flags& flags, const rpc::Endpoint& listen) {
   return Status::Ok();
 }
 
-// Blocks SIGINT and SIGTERM in every thread (spawned threads inherit the mask), so that the
-// main thread alone receives them through sigwait and shuts down in order.
-sigset_t BlockShutdownSignals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
-}
-
 int Run(const Flags& flags) {
   if (Status s = InitLogging(fmt::format("coord{}", flags.id), flags.log_level); !s.ok()) {
     std::fprintf(stderr, "pact-coordinator: %s\n", s.ToString().c_str());
@@ -79,7 +67,7 @@ int Run(const Flags& flags) {
     PACT_LOG_ERROR("bad configuration: {}", config.message());
     return 2;
   }
-  const sigset_t signals = BlockShutdownSignals();
+  ShutdownSignals shutdown;  // before any thread starts, so every thread inherits the mask
 
   FileSystem* fs = PosixFileSystem::Default();
   if (Status s = fs->CreateDirs(flags.data_dir); !s.ok()) {
@@ -125,8 +113,7 @@ int Run(const Flags& flags) {
               (*server)->port(), static_cast<unsigned long long>((*driver)->epoch()));
   std::fflush(stdout);
 
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  const int signal_number = shutdown.Wait();
   PACT_LOG_INFO("signal {}: shutting down", signal_number);
   (*server)->Stop();
   (*driver)->Stop();

@@ -2,8 +2,6 @@
 // (PostgreSQL or the embedded KV store), serves the Participant service to the coordinator and
 // the Agent service to applications, and runs each operation inside the global transaction
 // the request names. See README.md ("Running Pact by hand").
-#include <signal.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
@@ -14,6 +12,7 @@
 #include "common/fail_point.h"
 #include "common/file_system.h"
 #include "common/logging.h"
+#include "common/shutdown_signals.h"
 #include "participant/agent/agent_service.h"
 
 namespace pact::agent {
@@ -31,15 +30,6 @@ struct Flags {
   int tick_ms = 10;
   size_t store_threads = 8;
 };
-
-sigset_t BlockShutdownSignals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
-}
 
 Status CheckFlags(const Flags& flags) {
   PACT_RETURN_IF_ERROR(ValidateFailPointEnvironment());
@@ -62,7 +52,7 @@ int Run(const Flags& flags) {
     PACT_LOG_ERROR("bad configuration: {}", s.message());
     return 2;
   }
-  const sigset_t signals = BlockShutdownSignals();
+  ShutdownSignals shutdown;  // before any thread starts, so every thread inherits the mask
 
   std::shared_ptr<Resource> resource;
   PostgresResource* postgres = nullptr;
@@ -107,8 +97,7 @@ int Run(const Flags& flags) {
               std::string(resource->name()).c_str());
   std::fflush(stdout);
 
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  const int signal_number = shutdown.Wait();
   PACT_LOG_INFO("signal {}: shutting down", signal_number);
   agent->SetParticipant(nullptr);
   (*participant)->Stop();
