@@ -430,6 +430,7 @@ void ParticipantCore::OnPrepareResult(Branch& b, const StoreResult& r, Participa
       RequestStore(b, BranchState::kAborting, StoreOp::kRollback, fx);
     } else {
       b.state = BranchState::kAborted;
+      if (!r.status.ok()) CleanUpStore(b, fx);
     }
     return;
   }
@@ -452,10 +453,11 @@ void ParticipantCore::OnPrepareResult(Branch& b, const StoreResult& r, Participa
     b.state = BranchState::kReadOnly;
     SendVote(b, b.reply_to, Vote::kReadOnly, fx);
   } else {
-    // The store refused and rolled the branch back: NO, durable so that it stays NO.
+    // The store refused: NO, durable so that it stays NO.
     Persist(b, ParticipantRecord::Aborted(IdOf(b), fence_), fx);
     b.state = BranchState::kAborted;
     ++stats_.aborted;
+    CleanUpStore(b, fx);
     if (b.one_phase) {
       SendAck(b, b.reply_to, fx);
     } else {
@@ -485,7 +487,16 @@ void ParticipantCore::OnCommitResult(Branch& b, const StoreResult& r, Participan
 }
 
 void ParticipantCore::OnRollbackResult(Branch& b, const StoreResult& r, ParticipantEffects& fx) {
-  if (b.state == BranchState::kAborted) return;  // cleanup of active work; the record stands
+  if (b.state == BranchState::kAborted) {
+    // Cleanup of work the store may still hold; the record already decides the branch. Until
+    // the store confirms, try again: a store refuses while the application's statement runs in
+    // the branch (busy), and given up, the branch's transaction and its locks would stay forever.
+    if (!r.status.ok()) {
+      b.store_retry = true;
+      b.next_tick = now_ticks_ + options_.inquiry_ticks_min;
+    }
+    return;
+  }
   PACT_CHECK(b.state == BranchState::kAborting, "Rollback result for {} in {}", IdOf(b),
              Name(b.state));
   if (!r.status.ok()) {
@@ -588,7 +599,7 @@ void ParticipantCore::ApplyDecision(Branch& b, Decision decision, StoreState sto
       ++stats_.aborted;
       if (!reply_to.empty()) SendAck(b, reply_to, fx);
       // Active work in the store is released too; the record already decides the branch.
-      if (before == BranchState::kActive) fx.apply.push_back({StoreOp::kRollback, IdOf(b)});
+      if (before == BranchState::kActive) CleanUpStore(b, fx);
       return;
     case Action::kAskCoordinator:
       Inquire(b, /*reachable=*/true, fx);
@@ -682,6 +693,14 @@ void ParticipantCore::SendAck(const Branch& b, const std::string& to, Participan
     outcome = Outcome::kAborted;  // nothing was written; nothing to undo
   }
   fx.send.push_back({to, protocol::AckReply{fence_, IdOf(b), outcome}, needs});
+}
+
+void ParticipantCore::CleanUpStore(Branch& b, ParticipantEffects& fx) {
+  PACT_CHECK(b.state == BranchState::kAborted && b.aborted_record, "cleanup of {} in {}", IdOf(b),
+             Name(b.state));
+  b.store_retry = false;
+  b.next_tick = 0;
+  fx.apply.push_back({StoreOp::kRollback, IdOf(b)});
 }
 
 void ParticipantCore::RequestStore(Branch& b, BranchState state, StoreOp op,

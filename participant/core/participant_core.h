@@ -221,6 +221,10 @@ class ParticipantCore {
                 ParticipantEffects& fx);
   void SendAck(const Branch& b, const std::string& to, ParticipantEffects& fx);
   void RequestStore(Branch& b, BranchState state, StoreOp op, ParticipantEffects& fx);
+  // Rolls back whatever the store may still hold of an ABORTED branch (its active work, or work
+  // a failed Prepare could not roll back because a statement of the application was running in
+  // the branch). Rollback is idempotent; OnRollbackResult retries it until the store confirms.
+  void CleanUpStore(Branch& b, ParticipantEffects& fx);
   void Report(const Branch& b, const recovery::Case& when, std::string_view what,
               ParticipantEffects& fx);
 

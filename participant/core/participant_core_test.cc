@@ -195,6 +195,35 @@ TEST_F(ParticipantCoreTest, ReadOnlyAndNoVotes) {
   EXPECT_EQ(Sent<protocol::VoteReply>(fx)[0].vote, Vote::kNo);
 }
 
+TEST_F(ParticipantCoreTest, AbortedWorkTheStoreStillHoldsIsRolledBackUntilItConfirms) {
+  // ABORT of an active branch while a statement of the application runs in it: the store
+  // refuses the rollback (busy). Giving up would leave the branch's work, and its locks, in the
+  // store forever; the core retries until the store confirms.
+  const BranchId active = Enlist(TxnId{5, 1}, 1);
+  ParticipantEffects fx = Step(protocol::BranchAbortRequest{5, active});
+  ASSERT_EQ(fx.apply.size(), 1u);
+  EXPECT_EQ(fx.apply[0].op, StoreOp::kRollback);
+  fx = Store(StoreOp::kRollback, active, Status::FailedPrecondition("busy"));
+  EXPECT_TRUE(fx.apply.empty() && fx.persist.empty());
+  std::vector<StoreRequest> retried;
+  for (int i = 0; i < 8 && retried.empty(); ++i) retried = core_.Tick().apply;
+  ASSERT_EQ(retried.size(), 1u);
+  EXPECT_EQ(retried[0].op, StoreOp::kRollback);
+  EXPECT_EQ(retried[0].branch, active);
+  Store(StoreOp::kRollback, active);
+  for (int i = 0; i < 40; ++i) EXPECT_TRUE(core_.Tick().apply.empty()) << "confirmed: no more";
+
+  // A Prepare that failed without rolling the branch back (busy as well) votes NO and asks the
+  // store to roll it back.
+  const BranchId busy = Enlist(TxnId{5, 2}, 1);
+  Step(protocol::PrepareRequest{5, busy});
+  fx = Store(StoreOp::kPrepare, busy, Status::FailedPrecondition("busy"));
+  EXPECT_EQ(Sent<protocol::VoteReply>(fx)[0].vote, Vote::kNo);
+  ASSERT_EQ(fx.apply.size(), 1u);
+  EXPECT_EQ(fx.apply[0].op, StoreOp::kRollback);
+  EXPECT_TRUE(core_.Quiescent());
+}
+
 TEST_F(ParticipantCoreTest, CommitForAnUnknownBranchIsReported) {
   ParticipantEffects fx = Step(protocol::BranchCommitRequest{5, BranchId{TxnId{5, 9}, 1}, false});
   ASSERT_EQ(fx.events.size(), 1u);
