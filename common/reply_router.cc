@@ -12,16 +12,16 @@ bool ReplyRouter::IsReplyAddress(std::string_view address) { return address.star
 std::string ReplyRouter::Register() {
   std::lock_guard lock(mutex_);
   std::string address = fmt::format("{}{}", kPrefix, next_++);
-  waiting_.emplace(address, std::nullopt);
+  waiting_.emplace(address, std::make_unique<Slot>());
   return address;
 }
 
 void ReplyRouter::Deliver(const std::string& to, protocol::Message message) {
   std::lock_guard lock(mutex_);
   auto it = waiting_.find(to);
-  if (it == waiting_.end() || it->second.has_value()) return;
-  it->second = std::move(message);
-  delivered_.notify_all();
+  if (it == waiting_.end() || it->second->reply.has_value()) return;
+  it->second->reply = std::move(message);
+  it->second->delivered.notify_one();
 }
 
 std::optional<protocol::Message> ReplyRouter::Wait(
@@ -29,8 +29,9 @@ std::optional<protocol::Message> ReplyRouter::Wait(
   std::unique_lock lock(mutex_);
   auto it = waiting_.find(address);
   if (it == waiting_.end()) return std::nullopt;
-  delivered_.wait_until(lock, deadline, [&] { return it->second.has_value() || shut_down_; });
-  std::optional<protocol::Message> reply = std::move(it->second);
+  Slot& slot = *it->second;  // stays put: only this waiter erases it
+  slot.delivered.wait_until(lock, deadline, [&] { return slot.reply.has_value() || shut_down_; });
+  std::optional<protocol::Message> reply = std::move(slot.reply);
   waiting_.erase(it);
   return reply;
 }
@@ -43,7 +44,7 @@ void ReplyRouter::Forget(const std::string& address) {
 void ReplyRouter::Shutdown() {
   std::lock_guard lock(mutex_);
   shut_down_ = true;
-  delivered_.notify_all();
+  for (auto& [address, slot] : waiting_) slot->delivered.notify_all();
 }
 
 bool ReplyRouter::shut_down() const {

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -45,9 +46,16 @@ class ReplyRouter {
   bool shut_down() const;
 
  private:
+  // One per registered address, so a delivery wakes only its own waiter: with one condition
+  // variable for all, every delivery woke every waiting handler thread (hundreds of context
+  // switches per transaction with 32 concurrent calls).
+  struct Slot {
+    std::optional<protocol::Message> reply;
+    std::condition_variable delivered;
+  };
+
   mutable std::mutex mutex_;
-  std::condition_variable delivered_;
-  std::map<std::string, std::optional<protocol::Message>> waiting_;
+  std::map<std::string, std::unique_ptr<Slot>> waiting_;
   uint64_t next_ = 1;
   bool shut_down_ = false;
 };
