@@ -190,7 +190,7 @@ TEST(LogTest, CutAtEveryOffsetWithinTheLast64RecordsKeepsExactlyTheWholeRecords)
   ASSERT_EQ(layout.ends[big] / kBlockBytes - layout.starts[big] / kBlockBytes, 2u);
   const size_t first_cut_record = records.size() - 64;
   // Sanitizer builds (about 50x slower here) cut every byte near a fragment boundary and every
-  // 13th byte elsewhere; the normal build cuts at every byte.
+  // 41st byte elsewhere; the normal build cuts at every byte.
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
   constexpr bool kEveryByte = false;
 #else
@@ -198,15 +198,15 @@ TEST(LogTest, CutAtEveryOffsetWithinTheLast64RecordsKeepsExactlyTheWholeRecords)
 #endif
   auto near_boundary = [&](uint64_t cut) {
     const uint64_t in_block = cut % kBlockBytes;
-    if (in_block < 64 || in_block > kBlockBytes - 64) return true;
+    if (in_block < 32 || in_block > kBlockBytes - 32) return true;
     for (size_t i = first_cut_record; i < records.size(); ++i) {
-      if (cut + 64 > layout.starts[i] && cut < layout.starts[i] + 64) return true;
+      if (cut + 32 > layout.starts[i] && cut < layout.starts[i] + 32) return true;
     }
     return false;
   };
   uint64_t cuts = 0;
   for (uint64_t cut = layout.starts[first_cut_record]; cut <= layout.bytes.size(); ++cut) {
-    if (!kEveryByte && cut % 13 != 0 && !near_boundary(cut)) continue;
+    if (!kEveryByte && cut % 41 != 0 && !near_boundary(cut)) continue;
     FaultInjectingFileSystem fs;
     WriteDurably(fs, SegmentPathFor(1), std::string_view(layout.bytes).substr(0, cut));
     Opened opened = OpenLog(&fs, Options());
