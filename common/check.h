@@ -36,7 +36,8 @@ std::string CheckMessage(fmt::format_string<Args...> format, Args&&... args) {
 
 #define PACT_CHECK_OK(status_expr)                                            \
   do {                                                                        \
-    const auto& pact_check_status_ = (status_expr);                           \
+    /* A copy: `status_expr` may name a member of a temporary (F().status()). */ \
+    const auto pact_check_status_ = (status_expr);                            \
     PACT_CHECK(pact_check_status_.ok(), "{}", pact_check_status_.ToString()); \
   } while (0)
 
