@@ -64,7 +64,7 @@ void ParticipantDriver::Stop() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
     inputs_changed_.notify_all();
-    joins_changed_.notify_all();
+    for (auto& [txn, waiter] : joins_) waiter->decided.notify_all();
   }
   replies_.Shutdown();
   if (thread_.joinable()) thread_.join();
@@ -94,8 +94,8 @@ Result<BranchId> ParticipantDriver::StartWork(const TxnId& txn, int wait_ms) {
   auto registered = joins_.emplace(txn, waiter);
   inputs_.push_back(txn);
   inputs_changed_.notify_one();
-  joins_changed_.wait_for(lock, std::chrono::milliseconds(wait_ms),
-                          [&] { return waiter->result.has_value() || stopping_; });
+  waiter->decided.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                           [&] { return waiter->result.has_value() || stopping_; });
   joins_.erase(registered);
   if (waiter->result.has_value()) return std::move(*waiter->result);
   if (stopping_) return Status::Unavailable("participant is stopping");
@@ -274,8 +274,8 @@ void ParticipantDriver::Notify(const ParticipantEvent& event) {
   auto [begin, end] = joins_.equal_range(event.txn);
   for (auto it = begin; it != end; ++it) {
     if (!it->second->result.has_value()) it->second->result = *result;
+    it->second->decided.notify_all();
   }
-  joins_changed_.notify_all();
 }
 
 void ParticipantDriver::FailStop(const Status& status) {

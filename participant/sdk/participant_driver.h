@@ -78,8 +78,11 @@ class ParticipantDriver {
     protocol::Message message;
   };
   using Input = std::variant<MessageInput, TxnId, participant::StoreResult>;
+  // Each waiter has its own condition variable so that an enlistment wakes only the Join()s of
+  // its transaction, not every Join() in flight.
   struct JoinWaiter {
     std::optional<Result<BranchId>> result;
+    std::condition_variable decided;
   };
 
   ParticipantDriver(const ParticipantDriverOptions& options, std::unique_ptr<wal::Log> log,
@@ -106,7 +109,6 @@ class ParticipantDriver {
 
   std::mutex mutex_;
   std::condition_variable inputs_changed_;
-  std::condition_variable joins_changed_;
   std::deque<Input> inputs_;
   std::multimap<TxnId, std::shared_ptr<JoinWaiter>> joins_;
   bool stopping_ = false;
