@@ -194,6 +194,14 @@ ParticipantEffects ParticipantCore::StartWork(const TxnId& txn) {
 
 ParticipantEffects ParticipantCore::Step(std::string_view from, const protocol::Message& message) {
   PACT_CHECK(recovered_);
+  const uint64_t fence_before = fence_;
+  ParticipantEffects fx = Dispatch(from, message);
+  if (fence_ > fence_before) AbortActiveOfClosedEpochs(fx);
+  return fx;
+}
+
+ParticipantEffects ParticipantCore::Dispatch(std::string_view from,
+                                             const protocol::Message& message) {
   if (const auto* m = std::get_if<protocol::EnlistReply>(&message)) return OnEnlistReply(*m);
   if (const auto* m = std::get_if<protocol::PrepareRequest>(&message)) return OnPrepare(from, *m);
   if (const auto* m = std::get_if<protocol::BranchCommitRequest>(&message))
@@ -202,6 +210,18 @@ ParticipantEffects ParticipantCore::Step(std::string_view from, const protocol::
   if (const auto* m = std::get_if<protocol::OutcomeReply>(&message)) return OnOutcome(*m);
   ++stats_.ignored_messages;
   return {};
+}
+
+void ParticipantCore::AbortActiveOfClosedEpochs(ParticipantEffects& fx) {
+  // A newer leader exists, so every older epoch is closed: its transactions can only end in
+  // abort unless their COMMIT was chosen (DESIGN §2), and no COMMIT can include a branch that
+  // has not voted. Abort such branches now instead of after active_idle_ticks, which releases
+  // their locks in the store at once (an abandoned branch of a crashed leader otherwise blocks
+  // every later transaction on the same rows until it asks).
+  for (auto& [txn, b] : branches_) {
+    if (b.state != BranchState::kActive || txn.epoch >= fence_) continue;
+    ApplyDecision(b, Decision::kAborted, StoreStateOf(b), "", fx);
+  }
 }
 
 ParticipantEffects ParticipantCore::OnEnlistReply(const protocol::EnlistReply& m) {

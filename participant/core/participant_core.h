@@ -18,6 +18,8 @@
 // decision on a branch goes through the recovery decision table (recovery/decision_table.h).
 //
 // Messages from a coordinator epoch older than the highest one seen (the fence) are dropped.
+// When the fence moves up, ACTIVE branches of older epochs are aborted: they never voted, and
+// their leader's epoch is closed, so they can never commit.
 // PREPARE, COMMIT and ABORT are idempotent: a duplicate answers the same and changes nothing.
 //
 // Inputs: Recover() once (the WAL's records and the store's prepared branches), then
@@ -197,6 +199,9 @@ class ParticipantCore {
     bool store_retry = false;  // the store op failed; re-request at next_tick
   };
 
+  ParticipantEffects Dispatch(std::string_view from, const protocol::Message& message);
+  // Aborts the ACTIVE branches of epochs older than the fence (after it moved up).
+  void AbortActiveOfClosedEpochs(ParticipantEffects& fx);
   ParticipantEffects OnEnlistReply(const protocol::EnlistReply& m);
   ParticipantEffects OnPrepare(std::string_view from, const protocol::PrepareRequest& m);
   ParticipantEffects OnCommit(std::string_view from, const protocol::BranchCommitRequest& m);

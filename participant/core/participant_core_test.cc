@@ -146,6 +146,26 @@ TEST_F(ParticipantCoreTest, StaleEpochIsDropped) {
   EXPECT_EQ(core_.View(b.txn)->state, BranchState::kPrepared);
 }
 
+TEST_F(ParticipantCoreTest, ActiveBranchOfAClosedEpochIsAbortedWhenTheFenceMovesUp) {
+  const BranchId old_active = Enlist(TxnId{5, 1}, 1);
+  const BranchId old_prepared = Prepared(TxnId{5, 2}, 1);
+  // A leader of epoch 6 enlists this participant in a new transaction: epoch 5 is closed.
+  ParticipantEffects fx = core_.StartWork(TxnId{6, 1});
+  fx = Step(protocol::EnlistReply{6, TxnId{6, 1}, protocol::EnlistStatus::kEnlisted, 1});
+  // The unvoted branch of epoch 5 can never commit: aborted durably, its work rolled back.
+  EXPECT_EQ(fx.persist, std::vector{ParticipantRecord::Aborted(old_active, 6)});
+  ASSERT_EQ(fx.apply.size(), 1u);
+  EXPECT_EQ(fx.apply[0].op, StoreOp::kRollback);
+  EXPECT_EQ(fx.apply[0].branch, old_active);
+  EXPECT_EQ(core_.View(old_active.txn)->state, BranchState::kAborted);
+  // A branch that voted YES waits for the decision, whatever the epoch; the new one works.
+  EXPECT_EQ(core_.View(old_prepared.txn)->state, BranchState::kPrepared);
+  EXPECT_EQ(core_.View(TxnId{6, 1})->state, BranchState::kActive);
+  // A later message of the same epoch aborts nothing more.
+  fx = Step(protocol::OutcomeReply{6, old_prepared.txn, Outcome::kUnknown});
+  EXPECT_TRUE(fx.persist.empty() && fx.apply.empty());
+}
+
 TEST_F(ParticipantCoreTest, InDoubtAsksWithBackoffAndNeverDecidesAlone) {
   const BranchId b = Prepared(TxnId{5, 1}, 1);
   std::vector<uint64_t> asked;
