@@ -183,6 +183,18 @@ Result<std::unique_ptr<Log>> Log::Open(FileSystem* fs, const LogOptions& raw_opt
     }
   }
 
+  // What recovery reads may only be in the page cache: the process that wrote it may have died
+  // before its fsync (or after a failed one) while the machine stayed up. Make every kept
+  // segment and the directory durable before anything is replayed as durable; otherwise a
+  // later power loss could take back records this process already acted on.
+  for (size_t i = 0; i < scans.size(); ++i) {
+    PACT_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                          fs->OpenAppendableFile(log->SegmentPath(numbers[i])));
+    PACT_RETURN_IF_ERROR(file->Sync());
+    PACT_RETURN_IF_ERROR(file->Close());
+  }
+  if (!scans.empty()) PACT_RETURN_IF_ERROR(fs->SyncDir(options.dir));
+
   // Pass 2: replay. The segments were just checked; any difference now is an IO fault.
   for (size_t i = 0; i < scans.size(); ++i) {
     const std::string path = log->SegmentPath(numbers[i]);

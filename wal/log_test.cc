@@ -452,6 +452,32 @@ TEST(LogTest, BackPressureCommitsWhenTheBufferIsFull) {
   ASSERT_TRUE(opened.log->Append(std::string(5000, 'y')).ok());
 }
 
+// A process that dies after writing but before (or failing) its fsync leaves records in the
+// page cache; the next Open reads them. Recovery must make them durable before replaying them,
+// or a later power loss takes back records the restarted process already acted on.
+TEST(LogTest, RecoveryMakesWhatItReplaysDurable) {
+  FaultInjectingFileSystem fs;
+  {
+    Opened opened = OpenLog(&fs, Options());
+    for (int i = 1; i <= 3; ++i) ASSERT_TRUE(opened.log->Append("durable " + std::to_string(i)).ok());
+    ASSERT_TRUE(opened.log->WaitDurable(3).ok());
+    ASSERT_TRUE(opened.log->Append("cached 4").ok());
+    ASSERT_TRUE(opened.log->Append("cached 5").ok());
+    fs.FailSyncs(1);
+    ASSERT_FALSE(opened.log->WaitDurable(5).ok());
+  }  // the process dies; the machine, and its page cache, stay up
+  Opened restarted = OpenLog(&fs, Options());
+  ASSERT_TRUE(restarted.status.ok()) << restarted.status.ToString();
+  ASSERT_EQ(restarted.replayed.size(), 5u) << "the cached records are read back";
+  restarted.log.reset();
+
+  fs.Crash(Crash::kLose);  // now the power fails
+  Opened after_power_loss = OpenLog(&fs, Options());
+  ASSERT_TRUE(after_power_loss.status.ok()) << after_power_loss.status.ToString();
+  EXPECT_EQ(after_power_loss.replayed, restarted.replayed)
+      << "records once replayed as durable must survive a power loss";
+}
+
 TEST(LogTest, FailedFsyncIsFatalAndNeverRetried) {
   FaultInjectingFileSystem fs;
   Opened opened = OpenLog(&fs, Options());
