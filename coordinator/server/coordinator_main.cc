@@ -34,7 +34,7 @@ struct Flags {
   int prepare_timeout_ms = 3000;
   int commit_wait_ms = 3000;
   int participant_call_timeout_ms = 2000;
-  size_t sender_threads = 16;
+  size_t sender_threads = ParticipantSenderOptions{}.sender_threads;
 };
 
 uint64_t TicksFor(int ms, int tick_ms) {

@@ -1,14 +1,28 @@
 #include "coordinator/server/participant_sender.h"
 
+#include <algorithm>
+
 #include "common/check.h"
 #include "common/logging.h"
 #include "participant/sdk/rpc_convert.h"
 
 namespace pact::coordinator {
 
+namespace {
+
+// Every sender thread may hold a connection to the same participant; a pool keeping fewer idle
+// would close and reopen connections (a thread per connection on the participant) all the time.
+ParticipantSenderOptions WithIdleForEveryThread(ParticipantSenderOptions options) {
+  options.rpc.idle_connections_max =
+      std::max(options.rpc.idle_connections_max, options.sender_threads);
+  return options;
+}
+
+}  // namespace
+
 ParticipantSender::ParticipantSender(const ParticipantSenderOptions& options,
                                      ReplyHandler on_reply)
-    : options_(options), on_reply_(std::move(on_reply)) {
+    : options_(WithIdleForEveryThread(options)), on_reply_(std::move(on_reply)) {
   PACT_CHECK(options_.sender_threads > 0);
   for (size_t i = 0; i < options_.sender_threads; ++i) threads_.emplace_back([this] { Work(); });
 }

@@ -28,7 +28,9 @@ struct Flags {
   std::string advertise;
   std::string log_level = "info";
   int tick_ms = 10;
-  size_t store_threads = 8;
+  // Store operations (PREPARE TRANSACTION, COMMIT PREPARED) each wait for a PostgreSQL WAL
+  // flush; with 8 threads they queued under 32 concurrent transfers in pact-bench.
+  size_t store_threads = 32;
   size_t pg_branches_max = 64;
 };
 
