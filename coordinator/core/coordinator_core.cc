@@ -192,10 +192,11 @@ CoordinatorEffects CoordinatorCore::OnOutcome(std::string_view from,
     }
   } else if (const std::optional<Finished> finished = FinishedOutcome(m.txn)) {
     outcome = finished->outcome;  // chosen before it finished: no gate
-  } else if (m.txn.epoch <= epoch_) {
+  } else if (m.txn.epoch < epoch_ || (m.txn.epoch == epoch_ && m.txn.sequence < next_sequence_)) {
     // Presumed abort. An older epoch is closed: its leader can choose nothing any more, and
     // every COMMIT it chose is in txns_ until END. Of our own epoch, a transaction that is not
     // open either aborted or ended - and after END no branch is in doubt, so no one asks.
+    // A sequence not issued yet is neither: it may still begin and commit, so it is UNKNOWN.
     outcome = Outcome::kAborted;
   }
   fx.send.push_back({std::string(from), protocol::OutcomeReply{epoch_, m.txn, outcome}, needs});

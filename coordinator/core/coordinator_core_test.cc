@@ -169,6 +169,28 @@ TEST_F(CoordinatorCoreTest, NoVoteAbortsAndTellsTheOthers) {
   EXPECT_EQ(Sent<protocol::BranchAbortRequest>(CastVote(t, 1, Vote::kYes)).size(), 1u);
 }
 
+TEST_F(CoordinatorCoreTest, OutcomeOfATxidNotIssuedYetIsUnknownNotAborted) {
+  const TxnId issued = Begin();
+  const TxnId future{issued.epoch, issued.sequence + 1};
+  // ABORTED would be a promise that no COMMIT can be chosen; this sequence may yet begin.
+  auto early = Sent<protocol::OutcomeReply>(Step("p1", protocol::OutcomeRequest{5, future}));
+  EXPECT_EQ(early[0].second.outcome, Outcome::kUnknown);
+  EXPECT_EQ(
+      Sent<protocol::CommitReply>(Step("k1", protocol::CommitRequest{future}))[0].second.outcome,
+      Outcome::kUnknown);
+  // It begins and commits (one branch, one phase): the answers never contradicted that.
+  ASSERT_EQ(Begin(), future);
+  Enlist(future, "p1");
+  Step("k1", protocol::CommitRequest{future});
+  Step("p1", protocol::AckReply{5, BranchId{future, 1}, Outcome::kCommitted});
+  auto later = Sent<protocol::OutcomeReply>(Step("p1", protocol::OutcomeRequest{5, future}));
+  EXPECT_EQ(later[0].second.outcome, Outcome::kCommitted);
+  EXPECT_EQ(Sent<protocol::OutcomeReply>(Step("p1", protocol::OutcomeRequest{5, issued}))[0]
+                .second.outcome,
+            Outcome::kUnknown)
+      << "issued and still open";
+}
+
 TEST_F(CoordinatorCoreTest, AllReadOnlyCommitsWithoutADecision) {
   const TxnId t = Begin();
   Enlist(t, "p1");
