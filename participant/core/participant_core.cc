@@ -19,6 +19,12 @@ using recovery::Reachability;
 using recovery::StoreState;
 using Kind = ParticipantRecord::Kind;
 
+namespace {
+// Callers kept waiting on one branch's store operation; more are left to time out and ask again
+// (a coordinator resending every few ticks to a slow store must not grow the list without end).
+constexpr size_t kWaitersMax = 16;
+}  // namespace
+
 Status ParticipantOptions::Validate() const {
   auto bad = [](std::string_view field) {
     return Status::InvalidArgument(fmt::format("participant option {} out of range", field));
@@ -264,7 +270,7 @@ ParticipantEffects ParticipantCore::OnPrepare(std::string_view from,
   }
   switch (b->state) {
     case BranchState::kActive:
-      b->reply_to = std::string(from);
+      Await(*b, from);
       b->vote_pending = true;
       RequestStore(*b, BranchState::kPreparing, StoreOp::kPrepare, fx);
       break;
@@ -280,7 +286,11 @@ ParticipantEffects ParticipantCore::OnPrepare(std::string_view from,
     case BranchState::kReadOnly:
       SendVote(*b, std::string(from), Vote::kReadOnly, fx);
       break;
-    case BranchState::kPreparing:  // the vote follows the store's answer
+    case BranchState::kPreparing:
+      // A repeat while the store prepares: it hears the same vote, when the store answers. (A
+      // one-phase commit in progress owes no vote.)
+      if (b->vote_pending) Await(*b, from);
+      break;
     case BranchState::kEnlisting:
       break;
   }
@@ -312,7 +322,7 @@ ParticipantEffects ParticipantCore::OnCommit(std::string_view from,
     return fx;
   }
   if (b->state == BranchState::kCommitting) {
-    b->reply_to = std::string(from);  // the ack follows the store's answer
+    Await(*b, from);  // the ack follows the store's answer
     return fx;
   }
   if (b->state == BranchState::kPreparing || b->state == BranchState::kAborting) {
@@ -332,7 +342,7 @@ ParticipantEffects ParticipantCore::OnOnePhaseCommit(std::string_view from, Bran
   switch (b.state) {
     case BranchState::kActive:
       b.one_phase = true;
-      b.reply_to = std::string(from);
+      Await(b, from);
       RequestStore(b, BranchState::kPreparing, StoreOp::kPrepare, fx);
       break;
     case BranchState::kPrepared:
@@ -347,7 +357,7 @@ ParticipantEffects ParticipantCore::OnOnePhaseCommit(std::string_view from, Bran
     case BranchState::kPreparing:
     case BranchState::kCommitting:
     case BranchState::kAborting:
-      if (!b.vote_pending) b.reply_to = std::string(from);  // the ack follows the store
+      if (!b.vote_pending) Await(b, from);  // the ack follows the store
       break;
     case BranchState::kReadOnly:
     case BranchState::kEnlisting:
@@ -381,7 +391,7 @@ ParticipantEffects ParticipantCore::OnAbort(std::string_view from,
       SendAck(*b, std::string(from), fx);
       return fx;
     case BranchState::kAborting:
-      b->reply_to = std::string(from);  // the ack follows the store's answer
+      Await(*b, from);  // the ack follows the store's answer
       return fx;
     case BranchState::kCommitting:
       Report(*b,
@@ -442,8 +452,11 @@ void ParticipantCore::OnPrepareResult(Branch& b, const StoreResult& r, Participa
   const bool read_only = r.status.ok() && r.prepared == PrepareResult::kReadOnly;
   if (b.aborted_record) {
     // ABORT overtook the prepare: the tombstone stands; undo what the store prepared.
-    if (b.vote_pending) SendVote(b, b.reply_to, Vote::kNo, fx);
-    if (b.one_phase) SendAck(b, b.reply_to, fx);
+    if (b.vote_pending) {
+      AnswerVote(b, Vote::kNo, fx);
+    } else if (b.one_phase) {
+      AnswerAck(b, fx);
+    }
     b.vote_pending = false;
     b.reply_to.clear();
     if (prepared) {
@@ -463,15 +476,15 @@ void ParticipantCore::OnPrepareResult(Branch& b, const StoreResult& r, Participa
     b.state = BranchState::kPrepared;
     b.interval = options_.inquiry_ticks_min;
     b.next_tick = now_ticks_ + b.interval;
-    SendVote(b, b.reply_to, Vote::kYes, fx);
+    AnswerVote(b, Vote::kYes, fx);
   } else if (read_only && b.one_phase) {
     Persist(b, ParticipantRecord::Committed(IdOf(b), fence_), fx);
     b.state = BranchState::kCommitted;
     ++stats_.committed;
-    SendAck(b, b.reply_to, fx);
+    AnswerAck(b, fx);
   } else if (read_only) {
     b.state = BranchState::kReadOnly;
-    SendVote(b, b.reply_to, Vote::kReadOnly, fx);
+    AnswerVote(b, Vote::kReadOnly, fx);
   } else {
     // The store refused: NO, durable so that it stays NO.
     Persist(b, ParticipantRecord::Aborted(IdOf(b), fence_), fx);
@@ -479,9 +492,9 @@ void ParticipantCore::OnPrepareResult(Branch& b, const StoreResult& r, Participa
     ++stats_.aborted;
     CleanUpStore(b, fx);
     if (b.one_phase) {
-      SendAck(b, b.reply_to, fx);
+      AnswerAck(b, fx);
     } else {
-      SendVote(b, b.reply_to, Vote::kNo, fx);
+      AnswerVote(b, Vote::kNo, fx);
     }
   }
   b.vote_pending = false;
@@ -502,8 +515,7 @@ void ParticipantCore::OnCommitResult(Branch& b, const StoreResult& r, Participan
   if (!b.committed_record) Persist(b, ParticipantRecord::Committed(IdOf(b), fence_), fx);
   b.state = BranchState::kCommitted;
   ++stats_.committed;
-  if (!b.reply_to.empty()) SendAck(b, b.reply_to, fx);
-  b.reply_to.clear();
+  AnswerAck(b, fx);
 }
 
 void ParticipantCore::OnRollbackResult(Branch& b, const StoreResult& r, ParticipantEffects& fx) {
@@ -527,8 +539,7 @@ void ParticipantCore::OnRollbackResult(Branch& b, const StoreResult& r, Particip
   if (!b.aborted_record) Persist(b, ParticipantRecord::Aborted(IdOf(b), fence_), fx);
   b.state = BranchState::kAborted;
   ++stats_.aborted;
-  if (!b.reply_to.empty()) SendAck(b, b.reply_to, fx);
-  b.reply_to.clear();
+  AnswerAck(b, fx);
 }
 
 // ---- Time ------------------------------------------------------------------------------------
@@ -599,11 +610,11 @@ void ParticipantCore::ApplyDecision(Branch& b, Decision decision, StoreState sto
       if (!reply_to.empty()) SendAck(b, reply_to, fx);
       return;
     case Action::kCommitInStore:
-      b.reply_to = reply_to;
+      if (!reply_to.empty()) Await(b, reply_to);
       RequestStore(b, BranchState::kCommitting, StoreOp::kCommitPrepared, fx);
       return;
     case Action::kRollbackInStore:
-      b.reply_to = reply_to;
+      if (!reply_to.empty()) Await(b, reply_to);
       RequestStore(b, BranchState::kAborting, StoreOp::kRollback, fx);
       return;
     case Action::kLogCommitted:
@@ -715,6 +726,20 @@ void ParticipantCore::SendAck(const Branch& b, const std::string& to, Participan
   fx.send.push_back({to, protocol::AckReply{fence_, IdOf(b), outcome}, needs});
 }
 
+void ParticipantCore::Await(Branch& b, std::string_view from) {
+  if (b.reply_to.size() < kWaitersMax) b.reply_to.emplace_back(from);
+}
+
+void ParticipantCore::AnswerVote(Branch& b, Vote vote, ParticipantEffects& fx) {
+  for (const std::string& to : b.reply_to) SendVote(b, to, vote, fx);
+  b.reply_to.clear();
+}
+
+void ParticipantCore::AnswerAck(Branch& b, ParticipantEffects& fx) {
+  for (const std::string& to : b.reply_to) SendAck(b, to, fx);
+  b.reply_to.clear();
+}
+
 void ParticipantCore::CleanUpStore(Branch& b, ParticipantEffects& fx) {
   PACT_CHECK(b.state == BranchState::kAborted && b.aborted_record, "cleanup of {} in {}", IdOf(b),
              Name(b.state));
@@ -808,6 +833,10 @@ void ParticipantCore::CheckInvariants() const {
     PACT_CHECK((b.number == 0) == (b.state == BranchState::kEnlisting), "{} number in {}", id,
                Name(b.state));
     PACT_CHECK(!(b.committed_record && b.aborted_record), "{} both committed and aborted", id);
+    PACT_CHECK(b.reply_to.size() <= kWaitersMax);
+    PACT_CHECK(b.reply_to.empty() || b.state == BranchState::kPreparing ||
+                   b.state == BranchState::kCommitting || b.state == BranchState::kAborting,
+               "{} has callers waiting in {}", id, Name(b.state));
     PACT_CHECK(!b.vote_pending || b.state == BranchState::kPreparing, "{} vote pending in {}", id,
                Name(b.state));
     switch (b.state) {

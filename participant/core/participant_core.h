@@ -192,9 +192,11 @@ class ParticipantCore {
     bool committed_record = false;  // COMMITTED is durable
     bool one_phase = false;         // the decision is COMMIT, given with the one-phase request
     bool vote_pending = false;      // reply_to waits for a vote
-    std::string reply_to{};         // who hears the vote or ack when the store op completes
-    uint64_t next_tick = 0;         // next enlist resend, inquiry or store retry
-    uint64_t interval = 0;          // current inquiry backoff
+    // Who hears the vote or ack when the store op completes: every caller that asked while it
+    // ran (a coordinator resends before the first answer arrives), at most kWaitersMax.
+    std::vector<std::string> reply_to{};
+    uint64_t next_tick = 0;  // next enlist resend, inquiry or store retry
+    uint64_t interval = 0;   // current inquiry backoff
     uint32_t enlist_attempts = 0;
     bool store_retry = false;  // the store op failed; re-request at next_tick
   };
@@ -225,6 +227,11 @@ class ParticipantCore {
   void SendVote(const Branch& b, const std::string& to, protocol::Vote vote,
                 ParticipantEffects& fx);
   void SendAck(const Branch& b, const std::string& to, ParticipantEffects& fx);
+  // `from` hears the branch's answer when its store operation completes.
+  static void Await(Branch& b, std::string_view from);
+  // The vote, or the ack, to every caller waiting on `b`, who then waits no more.
+  void AnswerVote(Branch& b, protocol::Vote vote, ParticipantEffects& fx);
+  void AnswerAck(Branch& b, ParticipantEffects& fx);
   void RequestStore(Branch& b, BranchState state, StoreOp op, ParticipantEffects& fx);
   // Rolls back whatever the store may still hold of an ABORTED branch (its active work, or work
   // a failed Prepare could not roll back because a statement of the application was running in

@@ -102,6 +102,35 @@ TEST_F(ParticipantCoreTest, PrepareCommitPersistsBeforeAnswering) {
   EXPECT_TRUE(core_.Quiescent());
 }
 
+TEST_F(ParticipantCoreTest, RepeatsWhileTheStoreWorksAllHearTheAnswer) {
+  // A coordinator resends PREPARE before the slow store answered: every caller gets the vote.
+  const BranchId b = Enlist(TxnId{5, 1}, 1);
+  ParticipantEffects fx = core_.Step("call-1", protocol::PrepareRequest{5, b});
+  ASSERT_EQ(fx.apply.size(), 1u);
+  fx = core_.Step("call-2", protocol::PrepareRequest{5, b});
+  EXPECT_TRUE(fx.apply.empty() && fx.send.empty()) << "one store Prepare; the vote follows it";
+  core_.CheckInvariants();
+  fx = Store(StoreOp::kPrepare, b);
+  ASSERT_EQ(fx.send.size(), 2u);
+  EXPECT_EQ(fx.send[0].to, "call-1");
+  EXPECT_EQ(fx.send[1].to, "call-2");
+  for (const ParticipantOutbound& o : fx.send) {
+    EXPECT_EQ(std::get<protocol::VoteReply>(o.message).vote, Vote::kYes);
+  }
+  // The same for COMMIT while the store commits.
+  fx = core_.Step("call-3", protocol::BranchCommitRequest{5, b, false});
+  ASSERT_EQ(fx.apply.size(), 1u);
+  fx = core_.Step("call-4", protocol::BranchCommitRequest{5, b, false});
+  EXPECT_TRUE(fx.apply.empty() && fx.send.empty());
+  fx = Store(StoreOp::kCommitPrepared, b);
+  ASSERT_EQ(fx.send.size(), 2u);
+  EXPECT_EQ(fx.send[0].to, "call-3");
+  EXPECT_EQ(fx.send[1].to, "call-4");
+  for (const ParticipantOutbound& o : fx.send) {
+    EXPECT_EQ(std::get<protocol::AckReply>(o.message).outcome, Outcome::kCommitted);
+  }
+}
+
 TEST_F(ParticipantCoreTest, AbortBeforePrepareLeavesATombstone) {
   const BranchId b = Enlist(TxnId{5, 1}, 1);
   ParticipantEffects fx = Step(protocol::BranchAbortRequest{5, b});
