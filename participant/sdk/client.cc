@@ -24,6 +24,7 @@ std::string_view Name(OutcomeKind kind) {
 namespace {
 
 constexpr int kRetryBackoffMinMs = 10;
+constexpr size_t kIdleConnectionsMax = 128;
 constexpr int kRetryBackoffMaxMs = 500;
 
 Outcome Unknown(std::string reason) { return Outcome{OutcomeKind::kUnknown, std::move(reason)}; }
@@ -115,6 +116,10 @@ class Client::Impl {
 Result<std::unique_ptr<Client>> Client::Create(const ClientOptions& options) {
   rpc::ClientOptions rpc_options;
   rpc_options.call_timeout_ms = options.call_timeout_ms;
+  // One Client serves all of an application's threads; a pool that keeps fewer idle connections
+  // than threads call at once closes and reopens connections (each a thread on the
+  // coordinator) all the time. Connections are only ever opened on demand, so this is a cap.
+  rpc_options.idle_connections_max = kIdleConnectionsMax;
   PACT_ASSIGN_OR_RETURN(std::unique_ptr<sdk::CoordinatorChannel> channel,
                         sdk::CoordinatorChannel::Create(options.coordinators, rpc_options));
   return std::unique_ptr<Client>(
