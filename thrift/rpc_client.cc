@@ -5,6 +5,7 @@
 #include <thrift/transport/TSocket.h>
 
 #include "thrift/rpc_limits.h"
+#include "thrift/thrift_output.h"
 
 namespace pact::rpc {
 
@@ -14,13 +15,14 @@ using apache::thrift::transport::TSocket;
 
 Result<RawConnection> Connect(const Endpoint& peer, const std::string& service_name,
                               const ClientOptions& options) {
+  RouteThriftOutputToLog();
   auto socket = std::make_shared<TSocket>(peer.host, peer.port, MakeConfiguration());
   socket->setConnTimeout(options.connect_timeout_ms);
   socket->setSendTimeout(options.call_timeout_ms);
   socket->setRecvTimeout(options.call_timeout_ms);
   socket->setNoDelay(true);
   socket->setLinger(false, 0);
-  auto transport = std::make_shared<TFramedTransport>(socket, MakeConfiguration());
+  std::shared_ptr<apache::thrift::transport::TTransport> transport = MakeFramedTransport(socket);
   try {
     transport->open();
   } catch (...) {

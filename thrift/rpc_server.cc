@@ -17,6 +17,7 @@
 
 #include "common/logging.h"
 #include "thrift/rpc_limits.h"
+#include "thrift/thrift_output.h"
 
 namespace pact::rpc {
 namespace {
@@ -33,7 +34,7 @@ using apache::thrift::transport::TTransportFactory;
 class LimitedFramedTransportFactory final : public TTransportFactory {
  public:
   std::shared_ptr<TTransport> getTransport(std::shared_ptr<TTransport> transport) override {
-    return std::make_shared<TFramedTransport>(std::move(transport), MakeConfiguration());
+    return MakeFramedTransport(std::move(transport));
   }
 };
 
@@ -69,6 +70,7 @@ int BoundPort(int fd) {
 Result<std::unique_ptr<RpcServer>> RpcServer::Start(const Endpoint& listen,
                                                     std::vector<ServiceBinding> services,
                                                     const ServerOptions& options) {
+  RouteThriftOutputToLog();
   auto processor = std::make_shared<apache::thrift::TMultiplexedProcessor>();
   for (ServiceBinding& service : services) {
     processor->registerProcessor(service.name, std::move(service.processor));
