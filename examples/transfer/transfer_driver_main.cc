@@ -11,7 +11,6 @@
 //
 // Never a guess: a transfer is COMMITTED or ABORTED only when pact::Client said so.
 #include <fmt/format.h>
-#include <thrift/Thrift.h>  // GlobalOutput
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -27,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/logging.h"
 #include "common/random.h"
 #include "examples/transfer/outcome_file.h"
 #include "pact/bank/Bank.h"
@@ -43,12 +43,10 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Thrift prints every failed connect to stderr on its own. A killed coordinator or bank is what
-// the demo is about, and every failure already comes back as a Status; those lines would only
-// tear the progress line apart.
-void SilenceThrift() {
-  apache::thrift::GlobalOutput.setOutputFunction([](const char*) {});
-}
+// Logs (Thrift's own diagnostics among them) to stderr at warning level and above: a killed
+// coordinator or bank is what the demo is about, every failure already comes back as a Status,
+// and lines about each one would only tear the progress line apart.
+void InitDriverLogging() { (void)InitLogging("driver", "warn"); }
 
 struct RunFlags {
   std::vector<std::string> coordinators;
@@ -252,7 +250,7 @@ bool Transfer(Client& client, Bank& a, Bank& b, Random& random, const RunFlags& 
 }
 
 int Run(const RunFlags& flags) {
-  SilenceThrift();
+  InitDriverLogging();
   ClientOptions options;
   options.coordinators = flags.coordinators;
   options.commit_deadline_ms = flags.commit_deadline_ms;
@@ -331,7 +329,7 @@ std::optional<uint64_t> CurrentEpoch(Client& client) {
 }
 
 int Settle(const SettleFlags& flags) {
-  SilenceThrift();
+  InitDriverLogging();
   ClientOptions options;
   options.coordinators = flags.coordinators;
   // One question per call: the rounds below do the waiting, so that one transfer the coordinator
