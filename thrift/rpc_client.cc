@@ -22,7 +22,7 @@ Result<RawConnection> Connect(const Endpoint& peer, const std::string& service_n
   socket->setRecvTimeout(options.call_timeout_ms);
   socket->setNoDelay(true);
   socket->setLinger(false, 0);
-  std::shared_ptr<apache::thrift::transport::TTransport> transport = MakeFramedTransport(socket);
+  auto transport = std::make_shared<TFramedTransport>(socket, MakeConfiguration());
   try {
     transport->open();
   } catch (...) {

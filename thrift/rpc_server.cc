@@ -34,7 +34,7 @@ using apache::thrift::transport::TTransportFactory;
 class LimitedFramedTransportFactory final : public TTransportFactory {
  public:
   std::shared_ptr<TTransport> getTransport(std::shared_ptr<TTransport> transport) override {
-    return MakeFramedTransport(std::move(transport));
+    return std::make_shared<TFramedTransport>(std::move(transport), MakeConfiguration());
   }
 };
 
