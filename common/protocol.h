@@ -162,11 +162,13 @@ struct BranchAbortRequest {
 };
 
 // The answer to BranchCommitRequest and BranchAbortRequest: the branch's final state, durable
-// in the participant's WAL before the reply is sent.
+// in the participant's WAL before the reply is sent. kUnknown answers a two-phase COMMIT for a
+// branch the participant does not know: its log does not show it committed, and nothing
+// changed (the Thrift edge raises UnknownTransaction).
 struct AckReply {
   uint64_t epoch = 0;
   BranchId branch{};
-  Outcome outcome = Outcome::kUnknown;  // kCommitted or kAborted
+  Outcome outcome = Outcome::kUnknown;  // kCommitted or kAborted; kUnknown: see above
 };
 
 using Message =

@@ -303,7 +303,10 @@ ParticipantEffects ParticipantCore::OnCommit(std::string_view from,
   if (!Admit(m.epoch)) return fx;
   Branch* b = Find(m.branch.txn);
   if (b != nullptr && b->number != m.branch.branch && b->state != BranchState::kEnlisting) {
+    // Another branch of this transaction is ours; this one was never here.
     ++stats_.ignored_messages;
+    fx.send.push_back(
+        {std::string(from), protocol::AckReply{fence_, m.branch, Outcome::kUnknown}, std::nullopt});
     return fx;
   }
   if (m.one_phase) {
@@ -319,6 +322,10 @@ ParticipantEffects ParticipantCore::OnCommit(std::string_view from,
                               Reachability::kCoordinatorReachable};
     Branch unknown{.txn = m.branch.txn, .number = m.branch.branch};
     Report(unknown, when, "COMMIT for a branch this participant does not know", fx);
+    // Say so rather than stay silent (the caller would wait for nothing): the log does not
+    // show the branch committed, and nothing changes here.
+    fx.send.push_back(
+        {std::string(from), protocol::AckReply{fence_, m.branch, Outcome::kUnknown}, std::nullopt});
     return fx;
   }
   if (b->state == BranchState::kCommitting) {

@@ -277,7 +277,17 @@ TEST_F(ParticipantCoreTest, CommitForAnUnknownBranchIsReported) {
   ParticipantEffects fx = Step(protocol::BranchCommitRequest{5, BranchId{TxnId{5, 9}, 1}, false});
   ASSERT_EQ(fx.events.size(), 1u);
   EXPECT_EQ(fx.events[0].kind, ParticipantEvent::Kind::kInconsistent);
-  EXPECT_TRUE(fx.send.empty() && fx.persist.empty());
+  EXPECT_TRUE(fx.persist.empty() && fx.apply.empty()) << "nothing changes";
+  // The caller hears that the branch is unknown here instead of waiting for nothing.
+  auto acks = Sent<protocol::AckReply>(fx);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].outcome, Outcome::kUnknown);
+  // Likewise for a branch number other than the one this participant has in the transaction.
+  const BranchId ours = Enlist(TxnId{5, 10}, 1);
+  fx = Step(protocol::BranchCommitRequest{5, BranchId{ours.txn, 2}, false});
+  ASSERT_EQ(Sent<protocol::AckReply>(fx).size(), 1u);
+  EXPECT_EQ(Sent<protocol::AckReply>(fx)[0].outcome, Outcome::kUnknown);
+  EXPECT_EQ(core_.View(ours.txn)->state, BranchState::kActive);
 }
 
 TEST(ParticipantRecoveryTest, RestartResolvesEveryBranchByTheTable) {

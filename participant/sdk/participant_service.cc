@@ -70,7 +70,16 @@ void ParticipantService::commit_branch(rpc::BranchAckReply& reply,
   protocol::Message answer = Ask(
       protocol::BranchCommitRequest{epoch, ParsedBranch(request.branch), request.one_phase},
       epoch);
-  reply.outcome = ToRpc(AsAck(answer).outcome);
+  const protocol::AckReply& ack = AsAck(answer);
+  if (ack.outcome == protocol::Outcome::kUnknown) {
+    // The core does not know the branch (pact.thrift: UnknownTransaction, nothing changed).
+    rpc::UnknownTransaction error;
+    error.message = fmt::format(
+        "branch {} is not known here and its log does not show it committed", ack.branch);
+    error.txid = request.branch.txid;
+    throw error;
+  }
+  reply.outcome = ToRpc(ack.outcome);
 }
 
 void ParticipantService::abort_branch(rpc::BranchAckReply& reply,
