@@ -10,7 +10,6 @@
 namespace pact::rpc {
 
 using apache::thrift::protocol::TMultiplexedProtocol;
-using apache::thrift::transport::TFramedTransport;
 using apache::thrift::transport::TSocket;
 
 Result<RawConnection> Connect(const Endpoint& peer, const std::string& service_name,
@@ -22,7 +21,7 @@ Result<RawConnection> Connect(const Endpoint& peer, const std::string& service_n
   socket->setRecvTimeout(options.call_timeout_ms);
   socket->setNoDelay(true);
   socket->setLinger(false, 0);
-  auto transport = std::make_shared<TFramedTransport>(socket, MakeConfiguration());
+  std::shared_ptr<apache::thrift::transport::TTransport> transport = MakeFramedTransport(socket);
   try {
     transport->open();
   } catch (...) {

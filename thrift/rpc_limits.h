@@ -25,6 +25,13 @@ inline constexpr int32_t kContainerItemsMax = 16384;
 // A TConfiguration with the frame, message and recursion limits above.
 std::shared_ptr<apache::thrift::TConfiguration> MakeConfiguration();
 
+// The framed transport every Pact connection speaks, with the limits above, over `socket`.
+// Between the two sits a small read buffer, so that a message usually arrives with one recv():
+// TFramedTransport alone reads the 4-byte frame size and the frame in two calls, and a
+// server's TSocket polls before each call and peeks before each message.
+std::shared_ptr<apache::thrift::transport::TTransport> MakeFramedTransport(
+    std::shared_ptr<apache::thrift::transport::TTransport> socket);
+
 // Binary protocol (strict read and write) over `transport` with the string and container
 // limits above. `transport` should already be framed (TFramedTransport) for RPC use.
 std::shared_ptr<apache::thrift::protocol::TProtocol> MakeProtocol(

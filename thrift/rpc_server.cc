@@ -24,7 +24,6 @@ namespace {
 
 using apache::thrift::TConfiguration;
 using apache::thrift::server::TThreadedServer;
-using apache::thrift::transport::TFramedTransport;
 using apache::thrift::transport::TServerSocket;
 using apache::thrift::transport::TTransport;
 using apache::thrift::transport::TTransportFactory;
@@ -34,7 +33,7 @@ using apache::thrift::transport::TTransportFactory;
 class LimitedFramedTransportFactory final : public TTransportFactory {
  public:
   std::shared_ptr<TTransport> getTransport(std::shared_ptr<TTransport> transport) override {
-    return std::make_shared<TFramedTransport>(std::move(transport), MakeConfiguration());
+    return MakeFramedTransport(std::move(transport));
   }
 };
 
