@@ -2,6 +2,10 @@
 
 #include <thrift/transport/TBufferTransports.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace pact::rpc {
 
 using apache::thrift::transport::TBufferedTransport;
@@ -39,6 +43,13 @@ std::shared_ptr<apache::thrift::protocol::TProtocol> MakeProtocol(
 std::shared_ptr<apache::thrift::protocol::TProtocolFactory> MakeProtocolFactory() {
   return std::make_shared<TBinaryProtocolFactory>(kStringBytesMax, kContainerItemsMax,
                                                   /*strict_read=*/true, /*strict_write=*/true);
+}
+
+void ReturnLargeBuffersToTheOs() {
+#if defined(__GLIBC__)
+  // Setting M_MMAP_THRESHOLD also turns off glibc's dynamic adjustment of it.
+  mallopt(M_MMAP_THRESHOLD, 128 << 10);
+#endif
 }
 
 }  // namespace pact::rpc

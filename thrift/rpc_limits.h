@@ -40,6 +40,15 @@ std::shared_ptr<apache::thrift::protocol::TProtocol> MakeProtocol(
 // The same, as a factory for servers.
 std::shared_ptr<apache::thrift::protocol::TProtocolFactory> MakeProtocolFactory();
 
+// For the main() of a server process: makes the C allocator give freed frame buffers back to
+// the OS. A connection's frame buffer grows to the largest frame it read (up to
+// kFrameBytesMax). glibc serves such a buffer with mmap and unmaps it when freed - until the
+// first one is freed: then it raises its mmap threshold past that size and from then on keeps
+// freed buffers in its per-thread arenas (up to 8 per core), so large frames on many
+// connections leave the process bigger for good. This pins the threshold at glibc's default
+// (128 KiB). A library embedding Pact leaves its host's allocator alone. No-op without glibc.
+void ReturnLargeBuffersToTheOs();
+
 }  // namespace pact::rpc
 
 #endif  // PACT_THRIFT_RPC_LIMITS_H_

@@ -17,6 +17,7 @@
 #include "coordinator/server/coordinator_service.h"
 #include "coordinator/single_replica_decision_log.h"
 #include "thrift/endpoint.h"
+#include "thrift/rpc_limits.h"
 #include "thrift/rpc_server.h"
 
 namespace pact::coordinator {
@@ -55,6 +56,8 @@ Status CheckPeers(const Flags& flags, const rpc::Endpoint& listen) {
 }
 
 int Run(const Flags& flags) {
+  // Peers may send frames of up to 1 MiB on every connection; their buffers must not stay.
+  rpc::ReturnLargeBuffersToTheOs();
   if (Status s = InitLogging(fmt::format("coord{}", flags.id), flags.log_level); !s.ok()) {
     std::fprintf(stderr, "pact-coordinator: %s\n", s.ToString().c_str());
     return 2;

@@ -14,6 +14,7 @@
 #include "common/logging.h"
 #include "common/shutdown_signals.h"
 #include "participant/agent/agent_service.h"
+#include "thrift/rpc_limits.h"
 
 namespace pact::agent {
 namespace {
@@ -47,6 +48,8 @@ Status CheckFlags(const Flags& flags) {
 }
 
 int Run(const Flags& flags) {
+  // Peers may send frames of up to 1 MiB on every connection; their buffers must not stay.
+  rpc::ReturnLargeBuffersToTheOs();
   if (Status s = InitLogging("agent", flags.log_level); !s.ok()) {
     std::fprintf(stderr, "pact-agent: %s\n", s.ToString().c_str());
     return 2;
