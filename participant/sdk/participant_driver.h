@@ -41,6 +41,10 @@ namespace pact::sdk {
 struct ParticipantDriverOptions {
   participant::ParticipantOptions core;  // name and advertise are set by Start()
   int tick_ms = 10;
+  // The core's whole-state invariant check runs once per this many ticks. It walks every
+  // branch the core remembers, and the core remembers every branch it ever finished, so the
+  // check grows with the transactions served (the simulator checks after every step).
+  uint64_t invariant_check_interval_ticks = 100;
   size_t store_threads = 8;
   size_t coordinator_threads = 4;
   size_t queued_tasks_max = 65536;
