@@ -89,6 +89,28 @@ Status WriteKv(Client& client, const std::string& agent, const std::string& key,
   return Status::Ok();
 }
 
+Status StartPgKvCluster(const ClusterOptions& options, const PgKvSetup& setup,
+                        std::unique_ptr<PactCluster>* cluster, std::unique_ptr<Client>* client) {
+  PACT_ASSIGN_OR_RETURN(*cluster, PactCluster::Start(options));
+  const std::string check = setup.balance_check ? " CHECK (balance >= 0)" : "";
+  PACT_RETURN_IF_ERROR(
+      (*cluster)
+          ->postgres()
+          .Query(setup.db, fmt::format("CREATE TABLE accounts (id int PRIMARY KEY, balance int "
+                                       "NOT NULL{}); INSERT INTO accounts VALUES (1, {})",
+                                       check, setup.start))
+          .status());
+  PACT_RETURN_IF_ERROR((*cluster)->StartCoordinator());
+  PACT_RETURN_IF_ERROR((*cluster)->StartAgent(setup.pg_agent, setup.db));
+  PACT_RETURN_IF_ERROR((*cluster)->StartAgent(setup.kv_agent, ""));
+  ClientOptions client_options;
+  client_options.coordinators = {(*cluster)->coordinator_address()};
+  client_options.commit_deadline_ms = setup.commit_deadline_ms;
+  PACT_ASSIGN_OR_RETURN(*client, Client::Create(client_options));
+  return WriteKv(**client, (*cluster)->address(setup.kv_agent), setup.key,
+                 std::to_string(setup.start));
+}
+
 rpc::BranchRef Branch(const TxnId& txid, int32_t branch) {
   rpc::BranchRef ref;
   ref.txid = sdk::ToRpc(txid);

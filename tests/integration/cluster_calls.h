@@ -27,6 +27,7 @@
 #include "pact/rpc/Agent.h"
 #include "pact/rpc/Coordinator.h"
 #include "pact/rpc/Participant.h"
+#include "tests/integration/pact_cluster.h"
 #include "tests/integration/postgres_server.h"
 
 namespace pact::integration {
@@ -51,6 +52,21 @@ Result<std::optional<std::string>> ReadKv(Client& client, const std::string& age
 // Writes `key` in a transaction of its own; OK once it committed.
 Status WriteKv(Client& client, const std::string& agent, const std::string& key,
                const std::string& value);
+
+// What the PostgreSQL + KV tests start from: `options`' cluster with a coordinator, one
+// PostgreSQL agent fronting `db` (table accounts(id, balance) holding row (1, start), with
+// CHECK (balance >= 0) when `balance_check`), one KV agent holding `key` = start, and a client.
+struct PgKvSetup {
+  std::string db;
+  std::string pg_agent;
+  std::string kv_agent;
+  std::string key;
+  int start = 0;
+  bool balance_check = false;
+  int commit_deadline_ms = 10000;
+};
+Status StartPgKvCluster(const ClusterOptions& options, const PgKvSetup& setup,
+                        std::unique_ptr<PactCluster>* cluster, std::unique_ptr<Client>* client);
 
 // ---- Participant service (as a coordinator) --------------------------------------------------
 

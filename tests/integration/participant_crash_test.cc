@@ -66,24 +66,11 @@ class ParticipantCrashTest : public ::testing::Test {
     // Short enough that a transaction whose participant died before voting aborts quickly,
     // long enough that an agent restarted at once can still vote in time.
     options.coordinator_flags = {"--prepare-timeout-ms", "2000"};
-    auto cluster = PactCluster::Start(options);
-    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
-    cluster_ = std::move(cluster).value();
-    auto created = cluster_->postgres().Query(
-        kDb, fmt::format("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL); "
-                         "INSERT INTO accounts VALUES (1, {})",
-                         kStart));
-    ASSERT_TRUE(created.ok()) << created.status().ToString();
-    ASSERT_TRUE(cluster_->StartCoordinator().ok());
-    ASSERT_TRUE(cluster_->StartAgent(kPg, kDb).ok());
-    ASSERT_TRUE(cluster_->StartAgent(kKv, "").ok());
-    ClientOptions client_options;
-    client_options.coordinators = {cluster_->coordinator_address()};
-    client_options.commit_deadline_ms = 20000;
-    auto client = Client::Create(client_options);
-    ASSERT_TRUE(client.ok()) << client.status().ToString();
-    client_ = std::move(client).value();
-    ASSERT_TRUE(WriteKv(*client_, cluster_->address(kKv), kKey, std::to_string(kStart)).ok());
+    const PgKvSetup setup{.db = kDb, .pg_agent = kPg, .kv_agent = kKv, .key = kKey,
+                          .start = kStart, .balance_check = false,
+                          .commit_deadline_ms = 20000};
+    Status started = StartPgKvCluster(options, setup, &cluster_, &client_);
+    ASSERT_TRUE(started.ok()) << started.ToString();
   }
 
   Status StartVictim(const std::string& victim, const std::string& fail_point = "") {
