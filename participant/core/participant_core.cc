@@ -189,7 +189,7 @@ ParticipantEffects ParticipantCore::StartWork(const TxnId& txn) {
   b.txn = txn;
   b.state = BranchState::kEnlisting;
   b.enlist_attempts = 1;
-  b.next_tick = now_ticks_ + options_.enlist_resend_ticks;
+  ScheduleTick(b, now_ticks_ + options_.enlist_resend_ticks);
   fx.send.push_back({options_.coordinator,
                      protocol::EnlistRequest{fence_, txn, options_.name, incarnation_},
                      RecordKey{.kind = Kind::kIncarnation, .incarnation = incarnation_}});
@@ -241,7 +241,7 @@ ParticipantEffects ParticipantCore::OnEnlistReply(const protocol::EnlistReply& m
   if (m.status == protocol::EnlistStatus::kEnlisted && m.branch != 0) {
     b->number = m.branch;
     b->state = BranchState::kActive;
-    b->next_tick = now_ticks_ + options_.active_idle_ticks;
+    ScheduleTick(*b, now_ticks_ + options_.active_idle_ticks);
     b->interval = options_.inquiry_ticks_min;
     ++stats_.enlisted;
     fx.events.push_back({ParticipantEvent::Kind::kEnlisted, m.txn, IdOf(*b), ""});
@@ -482,7 +482,7 @@ void ParticipantCore::OnPrepareResult(Branch& b, const StoreResult& r, Participa
     }
     b.state = BranchState::kPrepared;
     b.interval = options_.inquiry_ticks_min;
-    b.next_tick = now_ticks_ + b.interval;
+    ScheduleTick(b, now_ticks_ + b.interval);
     AnswerVote(b, Vote::kYes, fx);
   } else if (read_only && b.one_phase) {
     Persist(b, ParticipantRecord::Committed(IdOf(b), fence_), fx);
@@ -514,7 +514,7 @@ void ParticipantCore::OnCommitResult(Branch& b, const StoreResult& r, Participan
   if (!r.status.ok() && r.status.code() != StatusCode::kNotFound) {
     // The store could not be reached: stay committing, try again later.
     b.store_retry = true;
-    b.next_tick = now_ticks_ + options_.inquiry_ticks_min;
+    ScheduleTick(b, now_ticks_ + options_.inquiry_ticks_min);
     return;
   }
   // NotFound: nothing prepared any more. With a PREPARED record and a COMMIT decision, only
@@ -532,7 +532,7 @@ void ParticipantCore::OnRollbackResult(Branch& b, const StoreResult& r, Particip
     // the branch (busy), and given up, the branch's transaction and its locks would stay forever.
     if (!r.status.ok()) {
       b.store_retry = true;
-      b.next_tick = now_ticks_ + options_.inquiry_ticks_min;
+      ScheduleTick(b, now_ticks_ + options_.inquiry_ticks_min);
     }
     return;
   }
@@ -540,7 +540,7 @@ void ParticipantCore::OnRollbackResult(Branch& b, const StoreResult& r, Particip
              Name(b.state));
   if (!r.status.ok()) {
     b.store_retry = true;
-    b.next_tick = now_ticks_ + options_.inquiry_ticks_min;
+    ScheduleTick(b, now_ticks_ + options_.inquiry_ticks_min);
     return;
   }
   if (!b.aborted_record) Persist(b, ParticipantRecord::Aborted(IdOf(b), fence_), fx);
@@ -555,15 +555,31 @@ ParticipantEffects ParticipantCore::Tick() {
   PACT_CHECK(recovered_);
   ++now_ticks_;
   ParticipantEffects fx;
-  std::vector<TxnId> ids;
-  for (const auto& [txn, b] : branches_) {
-    if (b.next_tick != 0 && b.next_tick <= now_ticks_) ids.push_back(txn);
+  // Due branches in ascending txid order, as a walk over branches_ would find them.
+  std::set<TxnId> ids;
+  while (!due_.empty() && due_.begin()->first <= now_ticks_) {
+    const TxnId txn = due_.begin()->second;
+    due_.erase(due_.begin());
+    const Branch* b = Find(txn);
+    // A stale entry: the branch was rescheduled, its timer cleared, or it was forgotten.
+    if (b != nullptr && b->next_tick != 0 && b->next_tick <= now_ticks_) ids.insert(txn);
   }
   for (const TxnId& txn : ids) {
     Branch* b = Find(txn);
-    if (b != nullptr) TickBranch(*b, fx);
+    if (b == nullptr) continue;
+    TickBranch(*b, fx);
+    // A branch that stays due is ticked again at the next tick, as before due_ existed.
+    b = Find(txn);
+    if (b != nullptr && b->next_tick != 0 && b->next_tick <= now_ticks_) {
+      due_.emplace(b->next_tick, txn);
+    }
   }
   return fx;
+}
+
+void ParticipantCore::ScheduleTick(Branch& b, uint64_t at) {
+  b.next_tick = at;
+  due_.emplace(at, b.txn);
 }
 
 void ParticipantCore::TickBranch(Branch& b, ParticipantEffects& fx) {
@@ -584,7 +600,7 @@ void ParticipantCore::TickBranch(Branch& b, ParticipantEffects& fx) {
         return;
       }
       ++b.enlist_attempts;
-      b.next_tick = now_ticks_ + options_.enlist_resend_ticks;
+      ScheduleTick(b, now_ticks_ + options_.enlist_resend_ticks);
       fx.send.push_back({options_.coordinator,
                          protocol::EnlistRequest{fence_, b.txn, options_.name, incarnation_},
                          RecordKey{.kind = Kind::kIncarnation, .incarnation = incarnation_}});
@@ -657,7 +673,7 @@ void ParticipantCore::Inquire(Branch& b, bool reachable, ParticipantEffects& fx)
   b.interval =
       reachable ? std::clamp(b.interval * 2, options_.inquiry_ticks_min, options_.inquiry_ticks_max)
                 : options_.inquiry_ticks_max;
-  b.next_tick = now_ticks_ + b.interval;
+  ScheduleTick(b, now_ticks_ + b.interval);
   ++stats_.inquiries;
   fx.send.push_back({options_.coordinator, protocol::OutcomeRequest{fence_, b.txn}, {}});
 }
@@ -834,9 +850,12 @@ bool ParticipantCore::Quiescent() const {
 void ParticipantCore::CheckInvariants() const {
   PACT_CHECK(!recovered_ || incarnation_ >= 1);
   PACT_CHECK(last_heard_tick_ <= now_ticks_);
+  std::set<std::pair<uint64_t, TxnId>> due(due_.begin(), due_.end());
   for (const auto& [txn, b] : branches_) {
     const BranchId id{b.txn, b.number};
     PACT_CHECK(txn == b.txn && txn.valid(), "branch key {} holds {}", txn, b.txn);
+    PACT_CHECK(b.next_tick == 0 || due.contains({b.next_tick, txn}),
+               "{} is due at tick {} but not scheduled", id, b.next_tick);
     PACT_CHECK((b.number == 0) == (b.state == BranchState::kEnlisting), "{} number in {}", id,
                Name(b.state));
     PACT_CHECK(!(b.committed_record && b.aborted_record), "{} both committed and aborted", id);
