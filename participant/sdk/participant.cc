@@ -82,7 +82,7 @@ Result<std::unique_ptr<Participant>> Participant::Start(const ParticipantConfig&
   options.core.coordinator = std::string(kCoordinatorName);
   PACT_ASSIGN_OR_RETURN(impl->driver,
                         sdk::ParticipantDriver::Create(options, std::move(log), resource,
-                                                       std::move(channel), SystemClock::Default()));
+                                                       std::move(channel)));
 
   // Serve before recovering: the advertised address needs the bound port, and requests that
   // arrive meanwhile wait in the driver's queue until it runs.
