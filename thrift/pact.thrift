@@ -165,12 +165,13 @@ service Coordinator {
   // decision was proposed: the reply then says COMMITTED or UNKNOWN.
   AbortReply abort_transaction(1: AbortRequest request)
       throws (1: NotLeader not_leader, 2: UnknownTransaction unknown,
-              3: TransactionNotActive not_active, 4: InvalidArgument invalid)
+              3: TransactionNotActive not_active, 4: InvalidArgument invalid,
+              5: Overloaded overloaded)
 
   // The decision for a transaction, as far as this replica knows it. Any replica answers;
   // ABORTED only when no COMMIT can be chosen any more.
   OutcomeReply outcome(1: OutcomeRequest request)
-      throws (1: NotLeader not_leader, 2: InvalidArgument invalid)
+      throws (1: NotLeader not_leader, 2: InvalidArgument invalid, 3: Overloaded overloaded)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -214,16 +215,17 @@ service Participant {
   // Idempotent: a repeat answers the same vote. A branch whose work was lost answers NO; a
   // tombstoned branch (aborted before prepare) answers NO and is never prepared.
   PrepareReply prepare(1: PrepareRequest request)
-      throws (1: StaleEpoch stale, 2: InvalidArgument invalid)
+      throws (1: StaleEpoch stale, 2: InvalidArgument invalid, 3: Overloaded overloaded)
 
   // Idempotent. For a branch this participant does not know, succeeds only if its log shows
   // the branch committed.
   BranchAckReply commit_branch(1: CommitBranchRequest request)
-      throws (1: StaleEpoch stale, 2: UnknownTransaction unknown, 3: InvalidArgument invalid)
+      throws (1: StaleEpoch stale, 2: UnknownTransaction unknown, 3: InvalidArgument invalid,
+              4: Overloaded overloaded)
 
   // Idempotent. For an unknown branch, writes a durable tombstone first.
   BranchAckReply abort_branch(1: AbortBranchRequest request)
-      throws (1: StaleEpoch stale, 2: InvalidArgument invalid)
+      throws (1: StaleEpoch stale, 2: InvalidArgument invalid, 3: Overloaded overloaded)
 }
 
 // ---------------------------------------------------------------------------------------------
