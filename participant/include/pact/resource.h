@@ -37,7 +37,11 @@ class Resource {
 
   // Makes the branch's work durable in the store (PostgreSQL: PREPARE TRANSACTION). Returns
   // only after the store has made it durable. An error means the branch could not be
-  // prepared and the participant must vote NO; the store has rolled the branch back.
+  // prepared and the participant must vote NO; the store has rolled the branch back - except
+  // for OutcomeUnknown: the store may hold the branch prepared after all (the connection broke
+  // during PREPARE TRANSACTION and the store could not be reached again to roll it back). The
+  // participant still votes NO and keeps calling Rollback() until the store confirms (after a
+  // restart, ListPrepared() shows the branch and recovery rolls it back: no PREPARED record).
   virtual Result<PrepareResult> Prepare(const BranchId& branch) = 0;
 
   // Commits a prepared branch. NotFound when the store holds no prepared branch of that id
