@@ -6,10 +6,14 @@
 #include <charconv>
 #include <string>
 
+#include "common/check.h"
+
 namespace pact {
 namespace {
 
 constexpr size_t kSqlInMessageBytesMax = 120;
+// The protocol's limit on the parameters of one statement (a 16-bit count).
+constexpr size_t kParamsMax = 65535;
 
 using PgResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
@@ -30,6 +34,42 @@ std::string SqlForMessage(std::string_view sql) {
 bool SqlStateMeansConnectionLost(std::string_view sqlstate) {
   return sqlstate.starts_with("08") || sqlstate == "57P01" || sqlstate == "57P02" ||
          sqlstate == "57P03";
+}
+
+bool Succeeded(ExecStatusType status) {
+  return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+}
+
+// Text parameters with types left to the server (paramTypes null), as libpq takes them.
+std::vector<const char*> ParamValues(std::span<const SqlParam> params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const SqlParam& param : params) values.push_back(param ? param->c_str() : nullptr);
+  return values;
+}
+
+SqlResult ToSqlResult(const PGresult* result) {
+  SqlResult out;
+  const int columns = PQnfields(result);
+  const int rows = PQntuples(result);
+  for (int c = 0; c < columns; ++c) out.columns.emplace_back(PQfname(result, c));
+  out.rows.resize(rows);
+  for (int r = 0; r < rows; ++r) {
+    out.rows[r].reserve(columns);
+    for (int c = 0; c < columns; ++c) {
+      if (PQgetisnull(result, r, c)) {
+        out.rows[r].emplace_back(std::nullopt);
+      } else {
+        out.rows[r].emplace_back(std::string(PQgetvalue(result, r, c), PQgetlength(result, r, c)));
+      }
+    }
+  }
+  const std::string_view affected = PQcmdTuples(const_cast<PGresult*>(result));
+  if (!affected.empty()) {
+    std::from_chars(affected.data(), affected.data() + affected.size(), out.rows_affected);
+  }
+  out.command_tag = PQcmdStatus(const_cast<PGresult*>(result));
+  return out;
 }
 
 }  // namespace
@@ -88,10 +128,11 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& d
     PQfinish(conn);
     return Status::Unavailable(fmt::format("cannot connect to PostgreSQL: {}", reason));
   }
-  return std::unique_ptr<PgConnection>(new PgConnection(conn));
+  return std::unique_ptr<PgConnection>(new PgConnection(conn, options.round_trips));
 }
 
-PgConnection::PgConnection(pg_conn* conn) : conn_(conn) {
+PgConnection::PgConnection(pg_conn* conn, std::atomic<uint64_t>* round_trips)
+    : conn_(conn), round_trips_(round_trips) {
   database_ = PQdb(conn_);
   const char* host = PQhost(conn_);
   description_ = fmt::format("postgres {}@{}:{}", database_, host != nullptr ? host : "?",
@@ -100,7 +141,15 @@ PgConnection::PgConnection(pg_conn* conn) : conn_(conn) {
 
 PgConnection::~PgConnection() { PQfinish(conn_); }
 
-bool PgConnection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+bool PgConnection::lost() const { return PQstatus(conn_) != CONNECTION_OK; }
+
+// Outside ExecPipeline a connection is in pipeline mode only when a pipeline went wrong; what
+// the server still has queued for it is unknown, so it is not used again.
+bool PgConnection::broken() const { return lost() || PQpipelineStatus(conn_) != PQ_PIPELINE_OFF; }
+
+void PgConnection::CountRoundTrip() {
+  if (round_trips_ != nullptr) round_trips_->fetch_add(1, std::memory_order_relaxed);
+}
 
 bool PgConnection::idle() const { return !broken() && PQtransactionStatus(conn_) == PQTRANS_IDLE; }
 
@@ -120,7 +169,7 @@ Status PgConnection::ErrorStatus(std::string_view sql, const pg_result* result, 
     const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
     local.sqlstate = sqlstate != nullptr ? sqlstate : "";
   }
-  local.connection_lost = broken() || SqlStateMeansConnectionLost(local.sqlstate);
+  local.connection_lost = lost() || SqlStateMeansConnectionLost(local.sqlstate);
 
   std::string message;
   if (result != nullptr && PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) != nullptr) {
@@ -134,6 +183,10 @@ Status PgConnection::ErrorStatus(std::string_view sql, const pg_result* result, 
   } else {
     message = Trimmed(result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(conn_));
     if (message.empty()) message = Trimmed(PQerrorMessage(conn_));
+    if (message.empty()) {
+      message = fmt::format("unexpected {} from libpq",
+                            result != nullptr ? PQresStatus(PQresultStatus(result)) : "no result");
+    }
   }
   if (local.connection_lost) message += " (connection lost; the server rolls back its session)";
 
@@ -146,41 +199,102 @@ Status PgConnection::ErrorStatus(std::string_view sql, const pg_result* result, 
 Result<SqlResult> PgConnection::Exec(std::string_view sql, const std::vector<SqlParam>& params,
                                      SqlError* error) {
   const std::string statement(sql);
-  std::vector<const char*> values;
-  values.reserve(params.size());
-  for (const SqlParam& param : params) values.push_back(param ? param->c_str() : nullptr);
-  // Text parameters with types left to the server (paramTypes null), text results.
+  const std::vector<const char*> values = ParamValues(params);
+  CountRoundTrip();
   PgResultPtr result(PQexecParams(conn_, statement.c_str(), static_cast<int>(params.size()),
                                   /*paramTypes=*/nullptr, values.data(), /*paramLengths=*/nullptr,
                                   /*paramFormats=*/nullptr, /*resultFormat=*/0),
                      &PQclear);
   const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    return ErrorStatus(sql, result.get(), error);
-  }
+  if (!Succeeded(status)) return ErrorStatus(sql, result.get(), error);
+  return ToSqlResult(result.get());
+}
 
-  SqlResult out;
-  const int columns = PQnfields(result.get());
-  const int rows = PQntuples(result.get());
-  for (int c = 0; c < columns; ++c) out.columns.emplace_back(PQfname(result.get(), c));
-  out.rows.resize(rows);
-  for (int r = 0; r < rows; ++r) {
-    out.rows[r].reserve(columns);
-    for (int c = 0; c < columns; ++c) {
-      if (PQgetisnull(result.get(), r, c)) {
-        out.rows[r].emplace_back(std::nullopt);
-      } else {
-        out.rows[r].emplace_back(
-            std::string(PQgetvalue(result.get(), r, c), PQgetlength(result.get(), r, c)));
-      }
+Result<std::vector<SqlResult>> PgConnection::ExecPipeline(std::span<const SqlStatement> statements,
+                                                          PipelineError* error) {
+  PACT_CHECK(!statements.empty(), "{}: an empty pipeline", description_);
+  PipelineError failure;
+  Status status;
+  // Only the first failure counts: the server skips every statement after it.
+  auto fail = [&](size_t index, const PGresult* result) {
+    if (!status.ok()) return;
+    failure.statement = index;
+    status = ErrorStatus(statements[index].sql, result, &failure.error);
+    PACT_CHECK(!status.ok());
+  };
+  auto finish = [&]() -> Result<std::vector<SqlResult>> {
+    if (status.ok()) return std::move(failure.results);
+    // A connection left in pipeline mode is as good as lost: its state on the server is unknown.
+    failure.error.connection_lost = failure.error.connection_lost || broken();
+    if (error != nullptr) *error = std::move(failure);
+    return status;
+  };
+
+  // What libpq would refuse to queue is refused here, before anything is sent.
+  for (size_t i = 0; i < statements.size(); ++i) {
+    if (statements[i].params.size() > kParamsMax) {
+      failure.statement = i;
+      status = Status::InvalidArgument(
+          fmt::format("{}: {}: SQLSTATE none: {} parameters; at most {} are possible", description_,
+                      SqlForMessage(statements[i].sql), statements[i].params.size(), kParamsMax));
+      return finish();
     }
   }
-  const std::string_view affected = PQcmdTuples(result.get());
-  if (!affected.empty()) {
-    std::from_chars(affected.data(), affected.data() + affected.size(), out.rows_affected);
+
+  CountRoundTrip();
+  if (PQenterPipelineMode(conn_) != 1) {
+    fail(0, nullptr);
+    return finish();
   }
-  out.command_tag = PQcmdStatus(result.get());
-  return out;
+  for (size_t i = 0; i < statements.size(); ++i) {
+    const std::string statement(statements[i].sql);
+    const std::vector<const char*> values = ParamValues(statements[i].params);
+    if (PQsendQueryParams(conn_, statement.c_str(), static_cast<int>(values.size()),
+                          /*paramTypes=*/nullptr, values.data(), /*paramLengths=*/nullptr,
+                          /*paramFormats=*/nullptr, /*resultFormat=*/0) != 1) {
+      // Earlier statements may have reached the server already (libpq flushes a large pipeline
+      // early) and they cannot be taken back: the connection stays in pipeline mode, broken().
+      fail(i, nullptr);
+      return finish();
+    }
+  }
+  if (PQpipelineSync(conn_) != 1) {
+    fail(0, nullptr);
+    return finish();
+  }
+
+  // One result per statement, each followed by a null; then the Sync's. Bounded reads: a lost
+  // connection or a result we do not expect (COPY is not allowed here) ends them.
+  bool confused = false;
+  for (size_t i = 0; i < statements.size() && !confused && !lost(); ++i) {
+    PgResultPtr result(PQgetResult(conn_), &PQclear);
+    if (result == nullptr) {
+      fail(i, nullptr);
+      confused = true;
+      break;
+    }
+    if (Succeeded(PQresultStatus(result.get()))) {
+      if (status.ok()) failure.results.push_back(ToSqlResult(result.get()));
+    } else {
+      fail(i, result.get());  // PGRES_PIPELINE_ABORTED after the failure is no news
+    }
+    PgResultPtr end(PQgetResult(conn_), &PQclear);
+    if (end != nullptr) {
+      fail(i, end.get());
+      confused = true;
+    }
+  }
+  if (!confused && !lost()) {
+    PgResultPtr sync(PQgetResult(conn_), &PQclear);
+    if (sync != nullptr && PQresultStatus(sync.get()) == PGRES_PIPELINE_SYNC) {
+      (void)PQexitPipelineMode(conn_);  // fails only with results pending; then broken()
+    }
+  }
+  // Every result arrived: each statement succeeded, whatever happened to the connection after.
+  if (status.ok() && failure.results.size() < statements.size()) {
+    fail(failure.results.size(), nullptr);
+  }
+  return finish();
 }
 
 Result<std::string> PgConnection::QuoteLiteral(std::string_view text) {

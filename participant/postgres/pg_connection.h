@@ -8,9 +8,11 @@
 #ifndef PACT_PARTICIPANT_POSTGRES_PG_CONNECTION_H_
 #define PACT_PARTICIPANT_POSTGRES_PG_CONNECTION_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,8 +39,26 @@ using SqlParam = std::optional<std::string>;
 
 // What went wrong with a statement, beyond its Status: what the caller branches on.
 struct SqlError {
-  std::string sqlstate;          // e.g. "42704"; empty when libpq itself failed
-  bool connection_lost = false;  // the connection is unusable; the server rolled back its session
+  std::string sqlstate;  // e.g. "42704"; empty when libpq itself failed
+  // The connection is unusable: the server rolled back its session, or does so when the
+  // connection is closed.
+  bool connection_lost = false;
+};
+
+// One statement of a pipeline (PgConnection::ExecPipeline).
+struct SqlStatement {
+  std::string_view sql;
+  std::span<const SqlParam> params;  // $1..$n, as for Exec
+};
+
+// Where a pipeline stopped. The server runs a pipeline's statements in order and skips every
+// statement after the first that fails.
+struct PipelineError {
+  size_t statement = 0;  // index of the statement that failed; its SQLSTATE is in `error`
+  // When error.connection_lost, `statement` is the first one whose result did not arrive: it and
+  // the statements after it may or may not have run.
+  SqlError error;
+  std::vector<SqlResult> results;  // of the statements before `statement`, which all succeeded
 };
 
 // SQLSTATEs the resource reacts to.
@@ -64,6 +84,9 @@ struct PgConnectOptions {
   int keepalive_interval_seconds = 5;
   int keepalive_count_max = 3;
   std::string application_name = "pact";  // used unless the DSN names one
+  // When set, counts the round trips of Exec and ExecPipeline (not those of connecting); for
+  // tests and metrics. Not owned; must outlive the connection.
+  std::atomic<uint64_t>* round_trips = nullptr;
 };
 
 class PgConnection {
@@ -86,11 +109,22 @@ class PgConnection {
   Result<SqlResult> Exec(std::string_view sql, const std::vector<SqlParam>& params = {},
                          SqlError* error = nullptr);
 
+  // Runs `statements` (at least one) in a single round trip: libpq's pipeline mode sends them
+  // all with one Sync, then reads every result. The server runs them in order and skips the rest
+  // at the first failure. Outside a transaction block, the statements up to the Sync form one
+  // implicit transaction; after a BEGIN among them, the transaction stays open.
+  // Returns one SqlResult per statement once every result has arrived (the connection may still
+  // break just after: see broken()). On failure fills `*error` when given and returns the failed
+  // statement's Status, worded as Exec's. A connection left in pipeline mode (libpq could not
+  // send, or the results made no sense) is broken(), and its failure has connection_lost.
+  Result<std::vector<SqlResult>> ExecPipeline(std::span<const SqlStatement> statements,
+                                              PipelineError* error = nullptr);
+
   // `text` as a quoted SQL string literal, escaped for this connection's encoding
   // (PQescapeLiteral). InvalidArgument when the text is not valid in that encoding.
   Result<std::string> QuoteLiteral(std::string_view text);
 
-  bool broken() const;                 // the connection is gone; only destruction helps
+  bool broken() const;                 // the connection is unusable; only destruction helps
   bool idle() const;                   // connected, and no transaction open
   bool in_transaction() const;         // inside a transaction block that has not failed
   bool in_failed_transaction() const;  // inside a transaction block that failed
@@ -101,10 +135,13 @@ class PgConnection {
   int server_version() const;  // e.g. 150004 for 15.4
 
  private:
-  explicit PgConnection(pg_conn* conn);
+  PgConnection(pg_conn* conn, std::atomic<uint64_t>* round_trips);
+  bool lost() const;  // libpq saw the connection end
   Status ErrorStatus(std::string_view sql, const pg_result* result, SqlError* error);
+  void CountRoundTrip();
 
   pg_conn* conn_;
+  std::atomic<uint64_t>* const round_trips_;  // may be null
   std::string database_;
   std::string description_;
 };

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <utility>
 
@@ -33,11 +34,13 @@ Status ValidateOptions(const PostgresResourceOptions& options) {
   return Status::Ok();
 }
 
-PgConnectOptions ConnectOptionsFor(const PostgresResourceOptions& options) {
+PgConnectOptions ConnectOptionsFor(const PostgresResourceOptions& options,
+                                   std::atomic<uint64_t>* round_trips) {
   PgConnectOptions connect;
   connect.connect_timeout_seconds = options.connect_timeout_seconds;
   connect.statement_timeout_ms = options.statement_timeout_ms;
   connect.application_name = "pact-participant";
+  connect.round_trips = round_trips;
   return connect;
 }
 
@@ -75,8 +78,10 @@ Result<std::unique_ptr<PostgresResource>> PostgresResource::Open(const std::stri
                                                                  PostgresResourceOptions options) {
   PACT_RETURN_IF_ERROR(ValidateClusterName(cluster));
   PACT_RETURN_IF_ERROR(ValidateOptions(options));
+  // Counts the round trips of every connection of the resource, this first one included.
+  auto round_trips = std::make_unique<std::atomic<uint64_t>>(0);
   PACT_ASSIGN_OR_RETURN(std::unique_ptr<PgConnection> conn,
-                        PgConnection::Connect(dsn, ConnectOptionsFor(options)));
+                        PgConnection::Connect(dsn, ConnectOptionsFor(options, round_trips.get())));
   if (conn->server_version() < kServerVersionMin) {
     return Status::FailedPrecondition(
         fmt::format("{}: server version {} is too old; Pact needs PostgreSQL {} or later",
@@ -95,19 +100,21 @@ Result<std::unique_ptr<PostgresResource>> PostgresResource::Open(const std::stri
   }
   if (max_prepared == 0) return MaxPreparedTransactionsIsZero(*conn);
 
-  std::unique_ptr<PostgresResource> resource(
-      new PostgresResource(std::string(cluster), dsn, options, conn->database()));
+  std::unique_ptr<PostgresResource> resource(new PostgresResource(
+      std::string(cluster), dsn, options, conn->database(), std::move(round_trips)));
   resource->ReleaseConnection(std::move(conn));
   return resource;
 }
 
 PostgresResource::PostgresResource(std::string cluster, std::string dsn,
-                                   PostgresResourceOptions options, std::string database)
+                                   PostgresResourceOptions options, std::string database,
+                                   std::unique_ptr<std::atomic<uint64_t>> round_trips)
     : cluster_(std::move(cluster)),
       dsn_(std::move(dsn)),
       options_(options),
       name_("postgres:" + database),
-      clock_(options.clock != nullptr ? options.clock : SystemClock::Default()) {}
+      clock_(options.clock != nullptr ? options.clock : SystemClock::Default()),
+      round_trips_(std::move(round_trips)) {}
 
 PostgresResource::~PostgresResource() {
   std::lock_guard lock(mutex_);
@@ -126,6 +133,10 @@ size_t PostgresResource::idle_connections() const {
   return idle_.size();
 }
 
+uint64_t PostgresResource::round_trips() const {
+  return round_trips_->load(std::memory_order_relaxed);
+}
+
 Result<std::unique_ptr<PgConnection>> PostgresResource::AcquireConnection() {
   while (true) {
     std::unique_ptr<PgConnection> conn;
@@ -138,7 +149,7 @@ Result<std::unique_ptr<PgConnection>> PostgresResource::AcquireConnection() {
     if (!conn->broken()) return conn;
     // A connection libpq already knows to be dead is closed here, outside the mutex.
   }
-  return PgConnection::Connect(dsn_, ConnectOptionsFor(options_));
+  return PgConnection::Connect(dsn_, ConnectOptionsFor(options_, round_trips_.get()));
 }
 
 void PostgresResource::ReleaseConnection(std::unique_ptr<PgConnection> conn) {

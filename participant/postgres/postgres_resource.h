@@ -32,6 +32,7 @@
 #ifndef PACT_PARTICIPANT_POSTGRES_POSTGRES_RESOURCE_H_
 #define PACT_PARTICIPANT_POSTGRES_POSTGRES_RESOURCE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -121,6 +122,8 @@ class PostgresResource final : public Resource {
   // Introspection, for tests and metrics.
   size_t active_branches() const;
   size_t idle_connections() const;
+  // Statement round trips to the server so far, on all connections (connecting not counted).
+  uint64_t round_trips() const;
 
  private:
   struct Branch {
@@ -130,7 +133,7 @@ class PostgresResource final : public Resource {
   };
 
   PostgresResource(std::string cluster, std::string dsn, PostgresResourceOptions options,
-                   std::string database);
+                   std::string database, std::unique_ptr<std::atomic<uint64_t>> round_trips);
 
   // Takes an idle connection, or makes one.
   Result<std::unique_ptr<PgConnection>> AcquireConnection();
@@ -154,6 +157,8 @@ class PostgresResource final : public Resource {
   const PostgresResourceOptions options_;
   const std::string name_;
   Clock* const clock_;
+  // Shared by every connection of the resource; declared before them, so it outlives them.
+  const std::unique_ptr<std::atomic<uint64_t>> round_trips_;
 
   mutable std::mutex mutex_;
   std::map<BranchId, Branch> branches_;              // guarded by mutex_

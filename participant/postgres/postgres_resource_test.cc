@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "tests/integration/postgres_server.h"
@@ -89,6 +90,25 @@ class PostgresResourceTest : public ::testing::Test {
   }
 
   std::string RowCount() { return SqlOne(fmt::format("SELECT count(*) FROM {}", table_)); }
+
+  // Ends the server sessions of `application` (pg_terminate_backend) and waits until they are
+  // gone; their clients do not notice until they next talk to the server. Returns how many
+  // sessions there were.
+  std::string TerminateSessions(std::string_view application) {
+    const std::string terminated =
+        SqlOne(fmt::format("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                           "WHERE application_name = '{}'",
+                           application));
+    constexpr int kPollsMax = 500;
+    for (int poll = 0; poll < kPollsMax; ++poll) {
+      if (SqlOne(fmt::format("SELECT count(*) FROM pg_stat_activity WHERE application_name = '{}'",
+                             application)) == "0") {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return terminated;
+  }
 
   // Begins `branch` and inserts (key, value) in it.
   void BeginAndInsert(PostgresResource& resource, const BranchId& branch, const std::string& key,
@@ -484,6 +504,70 @@ TEST_F(PostgresResourceTest, BranchesRunConcurrentlyFromManyThreads) {
   EXPECT_EQ(RowCount(), std::to_string(kThreads * kBranchesPerThread));
   EXPECT_LE(resource->idle_connections(), 3u);
   EXPECT_EQ(resource->active_branches(), 0u);
+}
+
+// ---- PgConnection::ExecPipeline -----------------------------------------------------------------
+
+TEST_F(PostgresResourceTest, PipelineNamesTheFailedStatementAndSkipsTheRest) {
+  ASSERT_TRUE(Sql(fmt::format("INSERT INTO {} VALUES ('k', 1)", table_)).ok());
+  std::atomic<uint64_t> round_trips{0};
+  PgConnectOptions options;
+  options.round_trips = &round_trips;
+  Result<std::unique_ptr<PgConnection>> conn = PgConnection::Connect(server_->Dsn(kDb), options);
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+
+  const std::string insert = fmt::format("INSERT INTO {} VALUES ($1, $2)", table_);
+  const std::vector<SqlParam> a = {"a", "1"}, k = {"k", "2"}, b = {"b", "3"};
+  const SqlStatement failing[] = {{insert, a}, {insert, k}, {insert, b}};
+  PipelineError error;
+  Result<std::vector<SqlResult>> results = (*conn)->ExecPipeline(failing, &error);
+  ASSERT_FALSE(results.ok());
+  EXPECT_EQ(results.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(results.status().message().find("SQLSTATE 23505"), std::string::npos)
+      << results.status().ToString();
+  EXPECT_EQ(error.statement, 1u);
+  EXPECT_EQ(error.error.sqlstate, "23505");
+  EXPECT_FALSE(error.error.connection_lost);
+  ASSERT_EQ(error.results.size(), 1u);
+  EXPECT_EQ(error.results[0].rows_affected, 1u);
+  EXPECT_EQ(round_trips.load(), 1u);
+  // Without BEGIN the pipeline was one implicit transaction: the first insert is rolled back
+  // and the third never ran.
+  EXPECT_TRUE((*conn)->idle());
+  EXPECT_EQ(SqlOne(fmt::format("SELECT string_agg(k, ',') FROM {}", table_)), "k");
+
+  const std::vector<SqlParam> forty_one = {"41"};
+  const SqlStatement begin_and_add[] = {{"BEGIN", {}}, {"SELECT $1::int + 1 AS answer", forty_one}};
+  results = (*conn)->ExecPipeline(begin_and_add);
+  ASSERT_TRUE(results.ok()) << results.status().ToString();
+  ASSERT_EQ(results->size(), 2u);
+  EXPECT_EQ((*results)[0].command_tag, "BEGIN");
+  EXPECT_EQ((*results)[1].columns, std::vector<std::string>{"answer"});
+  ASSERT_EQ((*results)[1].rows.size(), 1u);
+  EXPECT_EQ((*results)[1].rows[0][0], "42");
+  EXPECT_TRUE((*conn)->in_transaction()) << "the BEGIN outlives the pipeline";
+  EXPECT_FALSE((*conn)->broken());
+  EXPECT_EQ(round_trips.load(), 2u);
+  ASSERT_TRUE((*conn)->Exec("ROLLBACK").ok());
+  EXPECT_EQ(round_trips.load(), 3u);
+}
+
+TEST_F(PostgresResourceTest, PipelineOnALostConnectionSaysSo) {
+  constexpr char kApp[] = "pipeline_lost";
+  PgConnectOptions options;
+  options.application_name = kApp;
+  Result<std::unique_ptr<PgConnection>> conn = PgConnection::Connect(server_->Dsn(kDb), options);
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  ASSERT_EQ(TerminateSessions(kApp), "1");
+  const SqlStatement statements[] = {{"BEGIN", {}}, {"SELECT 1", {}}};
+  PipelineError error;
+  Result<std::vector<SqlResult>> results = (*conn)->ExecPipeline(statements, &error);
+  ASSERT_FALSE(results.ok());
+  EXPECT_EQ(results.status().code(), StatusCode::kUnavailable) << results.status().ToString();
+  EXPECT_TRUE(error.error.connection_lost);
+  EXPECT_EQ(error.statement, 0u);
+  EXPECT_TRUE(error.results.empty());
+  EXPECT_TRUE((*conn)->broken());
 }
 
 }  // namespace
