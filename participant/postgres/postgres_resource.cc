@@ -152,6 +152,30 @@ Result<std::unique_ptr<PgConnection>> PostgresResource::AcquireConnection() {
   return PgConnection::Connect(dsn_, ConnectOptionsFor(options_, round_trips_.get()));
 }
 
+Result<std::unique_ptr<PgConnection>> PostgresResource::ConnectForBranch(bool fresh) {
+  Status last;
+  for (int attempt = 1; attempt <= options_.reconnect_attempts_max; ++attempt) {
+    if (attempt > 1) Backoff(attempt - 1);
+    Result<std::unique_ptr<PgConnection>> conn =
+        fresh ? PgConnection::Connect(dsn_, ConnectOptionsFor(options_, round_trips_.get()))
+              : AcquireConnection();
+    // Unavailable: the server is down or still starting; anything else will not get better.
+    if (conn.ok() || conn.status().code() != StatusCode::kUnavailable) return conn;
+    last = conn.status();
+  }
+  return Status::Unavailable(fmt::format("{}: connecting failed {} times; last error: {}", name_,
+                                         options_.reconnect_attempts_max, last.message()));
+}
+
+void PostgresResource::DropIdleConnections() {
+  std::vector<std::unique_ptr<PgConnection>> stale;
+  {
+    std::lock_guard lock(mutex_);
+    stale.swap(idle_);
+  }
+  // Closed here, outside the mutex.
+}
+
 void PostgresResource::ReleaseConnection(std::unique_ptr<PgConnection> conn) {
   if (conn == nullptr || !conn->idle()) return;  // closing it ends whatever it still holds
   std::lock_guard lock(mutex_);
@@ -181,17 +205,13 @@ Result<T> PostgresResource::WithReconnect(std::string_view what, Op op) {
     SqlError error;
     Result<T> result = op(*conn, &error);
     if (result.ok() || !error.connection_lost) {
-      ReleaseConnection(std::move(*conn));  // op may have taken it (BEGIN keeps it)
+      ReleaseConnection(std::move(*conn));  // op may have taken it
       return result;
     }
     last = result.status();
     // A lost connection usually means the server restarted, which took every idle connection
     // with it: drop them all rather than spend the remaining attempts on them one by one.
-    std::vector<std::unique_ptr<PgConnection>> stale;
-    {
-      std::lock_guard lock(mutex_);
-      stale.swap(idle_);
-    }
+    DropIdleConnections();
   }
   return Status::Unavailable(fmt::format("{}: {} failed {} times; last error: {}", name_, what,
                                          options_.reconnect_attempts_max, last.message()));
@@ -213,13 +233,11 @@ Status PostgresResource::BeginBranch(const BranchId& branch) {
     }
     branches_[branch].busy = true;  // reserves the id while we connect outside the mutex
   }
-  Result<std::unique_ptr<PgConnection>> conn = WithReconnect<std::unique_ptr<PgConnection>>(
-      "BEGIN",
-      [](std::unique_ptr<PgConnection>& c,
-         SqlError* error) -> Result<std::unique_ptr<PgConnection>> {
-        PACT_RETURN_IF_ERROR(c->Exec("BEGIN", {}, error).status());
-        return std::move(c);
-      });
+  // No BEGIN yet: it travels with the branch's first statement (BeginWithStatement), which saves
+  // a round trip. PostgreSQL takes a transaction's snapshot at its first statement, not at
+  // BEGIN, so the branch sees the same data either way. A pooled connection may have gone stale
+  // since it was used; the first statement finds out, and moves to a new connection.
+  Result<std::unique_ptr<PgConnection>> conn = ConnectForBranch(/*fresh=*/false);
   std::lock_guard lock(mutex_);
   auto it = branches_.find(branch);
   PACT_CHECK(it != branches_.end() && it->second.busy && it->second.conn == nullptr,
@@ -235,7 +253,8 @@ Status PostgresResource::BeginBranch(const BranchId& branch) {
 
 Result<SqlResult> PostgresResource::Exec(const BranchId& branch, std::string_view sql,
                                          const std::vector<SqlParam>& params) {
-  PgConnection* conn = nullptr;
+  std::unique_ptr<PgConnection> conn;
+  bool begun = false;
   {
     std::lock_guard lock(mutex_);
     auto it = branches_.find(branch);
@@ -254,18 +273,25 @@ Result<SqlResult> PostgresResource::Exec(const BranchId& branch, std::string_vie
                       it->second.failure.message()));
     }
     it->second.busy = true;
-    conn = it->second.conn.get();
+    conn = std::move(it->second.conn);
+    begun = it->second.begun;
   }
 
   // The branch's connection is ours alone while busy: run the statement outside the mutex.
   SqlError error;
-  Result<SqlResult> result = conn->Exec(sql, params, &error);
+  Result<SqlResult> result =
+      begun ? conn->Exec(sql, params, &error) : BeginWithStatement(conn, sql, params, &error);
   Status failure;
   if (!result.ok() && error.connection_lost) {
     failure = Status::Aborted(fmt::format("branch {}: {}; the branch's transaction is lost", branch,
                                           result.status().message()));
   } else if (!result.ok()) {
     failure = result.status().WithContext(fmt::format("branch {}", branch));
+  } else if (conn->broken()) {
+    failure = Status::Aborted(
+        fmt::format("{}: branch {}: the connection broke after '{}' ran; the branch's transaction "
+                    "is lost",
+                    name_, branch, sql));
   } else if (!conn->in_transaction()) {
     failure = Status::FailedPrecondition(fmt::format(
         "{}: branch {}: '{}' ended the branch's transaction (command {}); statements of a branch "
@@ -275,12 +301,48 @@ Result<SqlResult> PostgresResource::Exec(const BranchId& branch, std::string_vie
 
   std::lock_guard lock(mutex_);
   Branch& entry = branches_.at(branch);
+  PACT_CHECK(entry.busy && entry.conn == nullptr, "branch {} changed while a statement ran",
+             branch);
   entry.busy = false;
+  entry.conn = std::move(conn);
+  entry.begun = true;  // even if it failed: `failure` then decides what the branch may do
   if (!failure.ok()) {
     entry.failure = failure;
     return failure;
   }
   return result;
+}
+
+Result<SqlResult> PostgresResource::BeginWithStatement(std::unique_ptr<PgConnection>& conn,
+                                                       std::string_view sql,
+                                                       const std::vector<SqlParam>& params,
+                                                       SqlError* error) {
+  const SqlStatement statements[] = {{"BEGIN", {}}, {sql, params}};
+  PipelineError failed;
+  Result<std::vector<SqlResult>> results = conn->ExecPipeline(statements, &failed);
+  if (!results.ok() && failed.error.connection_lost) {
+    // Most likely a pooled connection whose session ended while it sat idle (a server restart,
+    // an idle timeout, pg_terminate_backend). Running both again on a new connection is safe:
+    // the server rolled back the transaction of the lost session, which it never committed, and
+    // the caller has seen nothing of it. Once only, not WithReconnect's attempts: the statement
+    // itself may be what breaks the connection. Connecting waits for a restarting server.
+    DropIdleConnections();  // as WithReconnect does: they probably went with the same restart
+    Result<std::unique_ptr<PgConnection>> fresh = ConnectForBranch(/*fresh=*/true);
+    if (!fresh.ok()) {
+      *error = failed.error;
+      return Status(results.status().code(),
+                    fmt::format("{}; and a new connection failed: {}", results.status().message(),
+                                fresh.status().message()));
+    }
+    conn = std::move(fresh).value();  // the lost one closes here
+    results = conn->ExecPipeline(statements, &failed);
+  }
+  if (!results.ok()) {
+    *error = failed.error;
+    return results.status();
+  }
+  PACT_CHECK(results->size() == 2, "{} results of BEGIN and a statement", results->size());
+  return std::move((*results)[1]);
 }
 
 Result<PostgresResource::Branch> PostgresResource::TakeBranch(const BranchId& branch) {
@@ -314,6 +376,8 @@ Result<PrepareResult> PostgresResource::Prepare(const BranchId& branch) {
           fmt::format("{}: branch {} cannot be prepared, it failed earlier (rolled back now): {}",
                       name_, branch, taken->failure.message()));
     }
+    // No statement ran, so BEGIN was never sent: there is nothing to prepare or commit.
+    if (!taken->begun) return PrepareResult::kReadOnly;
     return PrepareOnConnection(branch, *conn);
   }();
   ReleaseConnection(std::move(conn));

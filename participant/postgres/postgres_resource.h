@@ -1,10 +1,12 @@
 // PostgresResource: the Resource for one PostgreSQL database, over libpq (DESIGN §4).
 //
 // A branch is a transaction on a connection of its own: BeginBranch takes a connection (from a
-// bounded pool of idle ones, else a new one) and runs BEGIN; Exec runs the branch's statements;
-// Prepare runs PREPARE TRANSACTION '<gid>' with the gid "pact:<cluster>:<epoch>:<seq>:<branch>"
-// (BranchId::Gid), after which the transaction belongs to the server, not to the session, and
-// the connection goes back to the pool. CommitPrepared and Rollback of a prepared branch use any
+// bounded pool of idle ones, else a new one); Exec runs the branch's statements, the first one
+// in a single round trip with BEGIN (libpq pipeline mode), and moves to a new connection once
+// if the pooled one turns out to be lost; Prepare runs PREPARE TRANSACTION '<gid>' with the gid
+// "pact:<cluster>:<epoch>:<seq>:<branch>" (BranchId::Gid), after which the transaction belongs
+// to the server, not to the session, and the connection goes back to the pool. A branch that
+// ran no statement costs no round trip. CommitPrepared and Rollback of a prepared branch use any
 // connection (COMMIT PREPARED / ROLLBACK PREPARED) and reconnect, with bounded retries and
 // backoff, when the connection is lost - e.g. across a server restart, which prepared
 // transactions survive. ListPrepared reads pg_prepared_xacts of this database, keeping only
@@ -15,9 +17,10 @@
 // NO). Statements must not end the transaction themselves (COMMIT, ROLLBACK, PREPARE
 // TRANSACTION); Exec detects that afterwards, fails, and the branch can then only be rolled back.
 //
-// Needs max_prepared_transactions > 0 on the server (checked by Open) and PostgreSQL 13 or later
-// (pg_current_xact_id_if_assigned). Several resources (even of several clusters) may share one
-// database; they tell their prepared transactions apart by gid.
+// Needs max_prepared_transactions > 0 on the server (checked by Open), PostgreSQL 13 or later
+// (pg_current_xact_id_if_assigned) and libpq 14 or later (pipeline mode). Several resources
+// (even of several clusters) may share one database; they tell their prepared transactions
+// apart by gid.
 //
 // Thread-safety: all methods are safe to call concurrently for different branches (the branch
 // table and the pool sit behind a mutex; a connection is used by one thread at a time). Calls
@@ -59,9 +62,10 @@ struct PostgresResourceOptions {
   // Longest a statement may run before the server cancels it (kAborted); 0 means no limit. A
   // statement may wait on a row lock of an in-doubt prepared branch, which can take long.
   int statement_timeout_ms = 30'000;
-  // For operations that may run on any connection (BEGIN, COMMIT PREPARED, ROLLBACK PREPARED,
-  // ListPrepared): attempts when the connection is lost or cannot be made, and the backoff
-  // between them, doubling from initial to max.
+  // For operations that may run on any connection (taking a branch's connection, COMMIT
+  // PREPARED, ROLLBACK PREPARED, ListPrepared): attempts when the connection is lost or cannot
+  // be made, and the backoff between them, doubling from initial to max. (A branch's first
+  // statement, which carries its BEGIN, runs on a new connection at most once more.)
   int reconnect_attempts_max = 8;
   uint64_t reconnect_backoff_initial_ms = 50;
   uint64_t reconnect_backoff_max_ms = 2'000;
@@ -93,17 +97,19 @@ class PostgresResource final : public Resource {
   // kOverloaded beyond active_branches_max; kUnavailable when no connection can be made.
   Status BeginBranch(const BranchId& branch) override;
 
-  // Runs one statement with text parameters ($1, $2, ...) in the branch's transaction.
+  // Runs one statement with text parameters ($1, $2, ...) in the branch's transaction; the
+  // branch's first statement begins the transaction.
   // FailedPrecondition when the branch is not open or is busy; kAborted when it failed earlier;
   // else the statement's error (which dooms the branch, see above).
   Result<SqlResult> Exec(const BranchId& branch, std::string_view sql,
                          const std::vector<SqlParam>& params = {});
 
   // kPrepared after PREPARE TRANSACTION succeeded; kReadOnly when the branch wrote nothing (no
-  // transaction id was assigned): it is then committed and nothing stays prepared. Any error
-  // means the branch was rolled back and the vote is NO - except kOutcomeUnknown: the connection
-  // broke during PREPARE TRANSACTION and the server could not be reached again to roll the gid
-  // back, so it may be prepared; ListPrepared after the server is back tells.
+  // transaction id was assigned, or no statement ran): it is then committed and nothing stays
+  // prepared. Any error means the branch was rolled back and the vote is NO - except
+  // kOutcomeUnknown: the connection broke during PREPARE TRANSACTION and the server could not
+  // be reached again to roll the gid back, so it may be prepared; ListPrepared after the server
+  // is back tells.
   Result<PrepareResult> Prepare(const BranchId& branch) override;
 
   // COMMIT PREPARED. NotFound when the database holds no prepared transaction of that gid;
@@ -127,9 +133,13 @@ class PostgresResource final : public Resource {
 
  private:
   struct Branch {
-    std::unique_ptr<PgConnection> conn;  // null while BeginBranch is connecting
-    bool busy = false;                   // a call is using conn outside the mutex
-    Status failure;                      // why the transaction is doomed; OK while it is not
+    // Null while BeginBranch is connecting and while Exec uses it (busy).
+    std::unique_ptr<PgConnection> conn;
+    bool busy = false;  // a call is using conn outside the mutex
+    // A statement ran, so BEGIN was sent with the first one. Before, the connection is idle:
+    // there is no transaction to prepare or roll back.
+    bool begun = false;
+    Status failure;  // why the transaction is doomed; OK while it is not
   };
 
   PostgresResource(std::string cluster, std::string dsn, PostgresResourceOptions options,
@@ -137,6 +147,11 @@ class PostgresResource final : public Resource {
 
   // Takes an idle connection, or makes one.
   Result<std::unique_ptr<PgConnection>> AcquireConnection();
+  // For a branch: takes an idle connection (or, when `fresh`, always makes a new one); while
+  // the server cannot be reached, waits and tries again, up to reconnect_attempts_max attempts.
+  Result<std::unique_ptr<PgConnection>> ConnectForBranch(bool fresh);
+  // Closes every idle connection (after a lost one: the server probably restarted).
+  void DropIdleConnections();
   // Returns a connection to the pool if it is healthy, idle and there is room; else closes it.
   void ReleaseConnection(std::unique_ptr<PgConnection> conn);
   // Runs `op` on a pooled connection; when the connection is lost (or cannot be made), waits
@@ -145,6 +160,10 @@ class PostgresResource final : public Resource {
   Result<T> WithReconnect(std::string_view what, Op op);
   void Backoff(int attempt);
 
+  // A branch's first statement, with its BEGIN, in one round trip; replaces `conn` when it was
+  // lost and runs both again on a new connection. Fills `*error` on failure, as Exec does.
+  Result<SqlResult> BeginWithStatement(std::unique_ptr<PgConnection>& conn, std::string_view sql,
+                                       const std::vector<SqlParam>& params, SqlError* error);
   // Takes a branch out of the table for Prepare/Rollback. NotFound when it is not there.
   Result<Branch> TakeBranch(const BranchId& branch);
   Result<PrepareResult> PrepareOnConnection(const BranchId& branch, PgConnection& conn);

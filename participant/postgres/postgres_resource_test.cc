@@ -62,6 +62,16 @@ class PostgresResourceTest : public ::testing::Test {
     ASSERT_TRUE(Sql(fmt::format("CREATE TABLE {} (k text PRIMARY KEY, v int)", table_)).ok());
   }
 
+  // A resource whose sessions carry application_name `application`, so that a test can find
+  // them in pg_stat_activity.
+  std::unique_ptr<PostgresResource> OpenResourceAs(std::string_view application,
+                                                   PostgresResourceOptions options = {}) {
+    Result<std::unique_ptr<PostgresResource>> resource = PostgresResource::Open(
+        fmt::format("{} application_name={}", server_->Dsn(kDb), application), cluster_, options);
+    PACT_CHECK(resource.ok(), "{}", resource.status().ToString());
+    return std::move(resource).value();
+  }
+
   std::unique_ptr<PostgresResource> OpenResource(std::string_view cluster = {},
                                                  PostgresResourceOptions options = {},
                                                  std::string_view db = kDb) {
@@ -90,6 +100,14 @@ class PostgresResourceTest : public ::testing::Test {
   }
 
   std::string RowCount() { return SqlOne(fmt::format("SELECT count(*) FROM {}", table_)); }
+
+  // Sessions of `application` inside a transaction block, as the server sees them.
+  std::string SessionsInTransaction(std::string_view application) {
+    return SqlOne(fmt::format(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{}' AND state LIKE "
+        "'idle in transaction%'",
+        application));
+  }
 
   // Ends the server sessions of `application` (pg_terminate_backend) and waits until they are
   // gone; their clients do not notice until they next talk to the server. Returns how many
@@ -568,6 +586,101 @@ TEST_F(PostgresResourceTest, PipelineOnALostConnectionSaysSo) {
   EXPECT_EQ(error.statement, 0u);
   EXPECT_TRUE(error.results.empty());
   EXPECT_TRUE((*conn)->broken());
+}
+
+// ---- BEGIN travels with the branch's first statement --------------------------------------------
+
+TEST_F(PostgresResourceTest, BranchWithoutStatementsVotesReadOnlyWithoutRoundTrips) {
+  PostgresResourceOptions options;
+  options.idle_connections_max = 1;
+  std::unique_ptr<PostgresResource> resource = OpenResource({}, options);
+  const uint64_t before = resource->round_trips();
+  ASSERT_TRUE(resource->BeginBranch(Branch(31)).ok());
+  EXPECT_EQ(resource->idle_connections(), 0u) << "the branch holds the only connection";
+  Result<PrepareResult> vote = resource->Prepare(Branch(31));
+  ASSERT_TRUE(vote.ok()) << vote.status().ToString();
+  EXPECT_EQ(*vote, PrepareResult::kReadOnly);
+  EXPECT_EQ(resource->active_branches(), 0u);
+  EXPECT_EQ(resource->idle_connections(), 1u) << "the connection goes back to the pool";
+
+  ASSERT_TRUE(resource->BeginBranch(Branch(32)).ok());
+  EXPECT_TRUE(resource->Rollback(Branch(32)).ok());
+  EXPECT_EQ(resource->idle_connections(), 1u);
+  EXPECT_EQ(resource->round_trips(), before) << "no transaction, nothing to tell the server";
+  EXPECT_EQ(PreparedCount(Branch(31)), "0");
+  EXPECT_EQ(resource->CommitPrepared(Branch(31)).code(), StatusCode::kNotFound);
+}
+
+TEST_F(PostgresResourceTest, FailingFirstStatementReportsItsSqlStateAndTheBranchVotesNo) {
+  ASSERT_TRUE(Sql(fmt::format("INSERT INTO {} VALUES ('k', 1)", table_)).ok());
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const BranchId branch = Branch(35);
+  ASSERT_TRUE(resource->BeginBranch(branch).ok());
+  const uint64_t before = resource->round_trips();
+  Result<SqlResult> duplicate =
+      resource->Exec(branch, fmt::format("INSERT INTO {} VALUES ($1, $2)", table_), {"k", "2"});
+  ASSERT_FALSE(duplicate.ok());
+  EXPECT_EQ(duplicate.status().code(), StatusCode::kInvalidArgument)
+      << duplicate.status().ToString();
+  EXPECT_NE(duplicate.status().message().find("SQLSTATE 23505"), std::string::npos)
+      << duplicate.status().ToString();
+  EXPECT_NE(duplicate.status().message().find("INSERT INTO"), std::string::npos)
+      << "the message names the statement, not BEGIN: " << duplicate.status().ToString();
+  EXPECT_NE(duplicate.status().message().find(branch.ToString()), std::string::npos)
+      << duplicate.status().ToString();
+  EXPECT_EQ(resource->round_trips(), before + 1) << "no retry for an error of the statement";
+
+  Result<SqlResult> after = resource->Exec(branch, "SELECT 1");
+  EXPECT_EQ(after.status().code(), StatusCode::kAborted) << after.status().ToString();
+  Result<PrepareResult> vote = resource->Prepare(branch);
+  ASSERT_FALSE(vote.ok());
+  EXPECT_EQ(vote.status().code(), StatusCode::kAborted) << vote.status().ToString();
+  EXPECT_NE(vote.status().message().find("23505"), std::string::npos) << vote.status().ToString();
+  EXPECT_EQ(PreparedCount(branch), "0");
+  EXPECT_EQ(RowCount(), "1");
+  EXPECT_EQ(resource->active_branches(), 0u);
+  EXPECT_GE(resource->idle_connections(), 1u) << "rolled back, the connection is reusable";
+}
+
+TEST_F(PostgresResourceTest, StalePooledConnectionIsReplacedOnTheFirstStatement) {
+  constexpr char kApp[] = "rt_stale";
+  std::unique_ptr<PostgresResource> resource = OpenResourceAs(kApp);
+  ASSERT_EQ(resource->idle_connections(), 1u);
+  ASSERT_EQ(TerminateSessions(kApp), "1");
+
+  const BranchId branch = Branch(37);
+  ASSERT_TRUE(resource->BeginBranch(branch).ok()) << "takes the stale connection, unknowingly";
+  const uint64_t before = resource->round_trips();
+  Result<SqlResult> inserted =
+      resource->Exec(branch, fmt::format("INSERT INTO {} VALUES ($1, $2)", table_), {"leo", "3"});
+  ASSERT_TRUE(inserted.ok()) << inserted.status().ToString();
+  EXPECT_EQ(inserted->rows_affected, 1u);
+  EXPECT_EQ(resource->round_trips(), before + 2) << "the lost attempt, then one on a new one";
+  ASSERT_EQ(*resource->Prepare(branch), PrepareResult::kPrepared);
+  ASSERT_TRUE(resource->CommitPrepared(branch).ok());
+  EXPECT_EQ(SqlOne(fmt::format("SELECT v FROM {} WHERE k = 'leo'", table_)), "3");
+}
+
+TEST_F(PostgresResourceTest, FirstStatementIsRetriedOnlyOnceWhenTheServerIsGone) {
+  std::unique_ptr<PostgresResource> resource = OpenResource({}, FastGiveUp());
+  const BranchId branch = Branch(38);
+  ASSERT_TRUE(resource->BeginBranch(branch).ok());
+  ASSERT_TRUE(server_->Kill().ok());
+  const uint64_t before = resource->round_trips();
+  Result<SqlResult> lost = resource->Exec(branch, "SELECT 1");
+  ASSERT_TRUE(server_->Restart().ok());
+  EXPECT_EQ(lost.status().code(), StatusCode::kAborted) << lost.status().ToString();
+  EXPECT_NE(lost.status().message().find("a new connection failed"), std::string::npos)
+      << lost.status().ToString();
+  EXPECT_EQ(resource->round_trips(), before + 1) << "no connection, so no second round trip";
+  EXPECT_FALSE(resource->Prepare(branch).ok());
+  EXPECT_EQ(resource->active_branches(), 0u);
+
+  // The resource recovers with the server.
+  BeginAndInsert(*resource, Branch(39), "mia", 1);
+  ASSERT_EQ(*resource->Prepare(Branch(39)), PrepareResult::kPrepared);
+  ASSERT_TRUE(resource->CommitPrepared(Branch(39)).ok());
+  EXPECT_EQ(RowCount(), "1");
 }
 
 }  // namespace
