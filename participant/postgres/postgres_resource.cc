@@ -44,6 +44,14 @@ PgConnectOptions ConnectOptionsFor(const PostgresResourceOptions& options,
   return connect;
 }
 
+// The answer of kWroteNothingSql: true when the transaction has no transaction id, which
+// PostgreSQL assigns at the first write - so it wrote nothing.
+constexpr std::string_view kWroteNothingSql = "SELECT pg_current_xact_id_if_assigned() IS NULL";
+
+bool WroteNothing(const SqlResult& answer) {
+  return answer.rows.size() == 1 && answer.rows[0].size() == 1 && answer.rows[0][0] == "t";
+}
+
 // Ends whatever transaction the session has. If ROLLBACK fails the connection is left
 // non-idle, so ReleaseConnection closes it - and closing rolls back on the server too.
 void RollbackQuietly(PgConnection& conn) {
@@ -395,31 +403,66 @@ Result<PrepareResult> PostgresResource::PrepareOnConnection(const BranchId& bran
   if (!conn.in_transaction()) {
     return rolled_back(Status::FailedPrecondition("the branch's transaction is no longer open"));
   }
-  // A transaction that wrote nothing has no transaction id; it needs no second phase and is
-  // simply committed (DESIGN §2: READ_ONLY vote).
-  Result<SqlResult> unassigned = conn.Exec("SELECT pg_current_xact_id_if_assigned() IS NULL");
-  if (!unassigned.ok()) return rolled_back(unassigned.status());
-  if (unassigned->rows.size() == 1 && unassigned->rows[0][0] == "t") {
-    Result<SqlResult> commit = conn.Exec("COMMIT");
-    if (!commit.ok()) return rolled_back(commit.status());
-    return PrepareResult::kReadOnly;
-  }
-
   Result<std::string> gid = conn.QuoteLiteral(branch.Gid(cluster_));
   if (!gid.ok()) return rolled_back(gid.status());
-  SqlError error;
-  Result<SqlResult> prepared = conn.Exec("PREPARE TRANSACTION " + *gid, {}, &error);
-  if (prepared.ok() && prepared->command_tag == "PREPARE TRANSACTION") {
-    return PrepareResult::kPrepared;
+  const std::string prepare = "PREPARE TRANSACTION " + *gid;
+
+  // One round trip for both: whether the transaction wrote anything, and PREPARE TRANSACTION,
+  // which thus runs even when the answer is no (undone below).
+  const SqlStatement statements[] = {{kWroteNothingSql, {}}, {prepare, {}}};
+  PipelineError failed;
+  Result<std::vector<SqlResult>> results = conn.ExecPipeline(statements, &failed);
+  if (!results.ok()) {
+    // Whatever result did not arrive, the PREPARE went out with the check and may have run.
+    if (failed.error.connection_lost) {
+      return RollbackPreparedAfterLostPrepare(branch, results.status());
+    }
+    if (failed.statement == 1 && WroteNothing(failed.results.at(0))) {
+      // PREPARE TRANSACTION failed (a gid in use, max_prepared_transactions reached, temporary
+      // objects) and the server rolled the transaction back. It wrote nothing, so that is as
+      // good as a commit: vote READ_ONLY, as we did before the PREPARE ran with the check.
+      RollbackQuietly(conn);
+      return PrepareResult::kReadOnly;
+    }
+    // A failed check means a failed transaction, whose PREPARE the server skipped.
+    return rolled_back(results.status());
   }
-  if (prepared.ok()) {
+  if ((*results)[1].command_tag != "PREPARE TRANSACTION") {
     // PostgreSQL answers PREPARE TRANSACTION in a failed transaction with a rollback, not an
-    // error; the command tag tells.
+    // error. After a check that succeeded the transaction had not failed, but only the command
+    // tag says that the PREPARE ran.
     return rolled_back(Status::Aborted(fmt::format(
-        "PostgreSQL rolled the transaction back instead (command {})", prepared->command_tag)));
+        "PostgreSQL rolled the transaction back instead (command {})", (*results)[1].command_tag)));
   }
-  if (error.connection_lost) return RollbackPreparedAfterLostPrepare(branch, prepared.status());
-  return rolled_back(prepared.status());
+  if (!WroteNothing((*results)[0])) return PrepareResult::kPrepared;
+  return UndoReadOnlyPrepare(branch, conn, *gid);
+}
+
+Result<PrepareResult> PostgresResource::UndoReadOnlyPrepare(const BranchId& branch,
+                                                            PgConnection& conn,
+                                                            const std::string& gid_literal) {
+  // A transaction that wrote nothing needs no second phase (DESIGN §2: READ_ONLY vote), so its
+  // PREPARE is rolled back; the writes-nothing check came back with it, which is cheaper for the
+  // common, writing branch than a round trip of its own. Until the rollback, the database holds
+  // a prepared gid that the participant never logged as PREPARED (its log has the branch active,
+  // tombstoned or not at all), along with the locks of the tables read. If the participant
+  // crashes here, its recovery finds the gid through ListPrepared and rolls it back without
+  // asking anyone: the decision table (docs/recovery.md) has kRollbackInStore for store
+  // kPrepared with log kNone, kActive or kAbortTombstone unless the decision is commit (rows
+  // 50-51, 54-55, 58-59; 26-27, 30-31, 34-35 after an ABORT), and no commit can come, since we
+  // voted nothing.
+  SqlError error;
+  Result<SqlResult> undone = conn.Exec("ROLLBACK PREPARED " + gid_literal, {}, &error);
+  if (undone.ok() || error.sqlstate == kSqlStateUndefinedObject) return PrepareResult::kReadOnly;
+  // Again on another connection, with reconnects: the server may be restarting.
+  const Status rolled = RollbackPrepared(branch);
+  if (rolled.ok()) return PrepareResult::kReadOnly;
+  // The branch wrote nothing, but READ_ONLY would leave its gid prepared until the participant
+  // restarts; NO makes the participant roll it back until that succeeds.
+  return Status::OutcomeUnknown(fmt::format(
+      "{}: branch {} wrote nothing, but rolling back its PREPARE TRANSACTION failed ({}; then {}), "
+      "so it may still be prepared: vote NO, and roll it back once ListPrepared shows it",
+      name_, branch, undone.status().message(), rolled.message()));
 }
 
 Status PostgresResource::RollbackPreparedAfterLostPrepare(const BranchId& branch,

@@ -4,9 +4,11 @@
 // bounded pool of idle ones, else a new one); Exec runs the branch's statements, the first one
 // in a single round trip with BEGIN (libpq pipeline mode), and moves to a new connection once
 // if the pooled one turns out to be lost; Prepare runs PREPARE TRANSACTION '<gid>' with the gid
-// "pact:<cluster>:<epoch>:<seq>:<branch>" (BranchId::Gid), after which the transaction belongs
-// to the server, not to the session, and the connection goes back to the pool. A branch that
-// ran no statement costs no round trip. CommitPrepared and Rollback of a prepared branch use any
+// "pact:<cluster>:<epoch>:<seq>:<branch>" (BranchId::Gid), in one round trip with the check
+// whether the branch wrote anything, after which the transaction belongs to the server, not to
+// the session, and the connection goes back to the pool. So a writing branch with one statement
+// costs three round trips: BEGIN + statement, check + PREPARE, COMMIT PREPARED. A branch that
+// ran no statement costs none. CommitPrepared and Rollback of a prepared branch use any
 // connection (COMMIT PREPARED / ROLLBACK PREPARED) and reconnect, with bounded retries and
 // backoff, when the connection is lost - e.g. across a server restart, which prepared
 // transactions survive. ListPrepared reads pg_prepared_xacts of this database, keeping only
@@ -105,11 +107,12 @@ class PostgresResource final : public Resource {
                          const std::vector<SqlParam>& params = {});
 
   // kPrepared after PREPARE TRANSACTION succeeded; kReadOnly when the branch wrote nothing (no
-  // transaction id was assigned, or no statement ran): it is then committed and nothing stays
+  // transaction id was assigned, or no statement ran): it is then finished (its PREPARE rolled
+  // back, which for a transaction that wrote nothing is as good as a commit) and nothing stays
   // prepared. Any error means the branch was rolled back and the vote is NO - except
-  // kOutcomeUnknown: the connection broke during PREPARE TRANSACTION and the server could not
-  // be reached again to roll the gid back, so it may be prepared; ListPrepared after the server
-  // is back tells.
+  // kOutcomeUnknown: the connection broke during PREPARE TRANSACTION, or rolling back the
+  // PREPARE of a branch that wrote nothing failed, and the server could not be reached again to
+  // roll the gid back, so it may be prepared; ListPrepared after the server is back tells.
   Result<PrepareResult> Prepare(const BranchId& branch) override;
 
   // COMMIT PREPARED. NotFound when the database holds no prepared transaction of that gid;
@@ -167,6 +170,9 @@ class PostgresResource final : public Resource {
   // Takes a branch out of the table for Prepare/Rollback. NotFound when it is not there.
   Result<Branch> TakeBranch(const BranchId& branch);
   Result<PrepareResult> PrepareOnConnection(const BranchId& branch, PgConnection& conn);
+  // After PREPARE TRANSACTION of a branch that wrote nothing: rolls the gid back.
+  Result<PrepareResult> UndoReadOnlyPrepare(const BranchId& branch, PgConnection& conn,
+                                            const std::string& gid_literal);
   // After a failed PREPARE TRANSACTION on a lost connection: makes sure the gid is not prepared.
   Status RollbackPreparedAfterLostPrepare(const BranchId& branch, const Status& cause);
   Status RollbackPrepared(const BranchId& branch);

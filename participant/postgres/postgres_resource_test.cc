@@ -101,6 +101,12 @@ class PostgresResourceTest : public ::testing::Test {
 
   std::string RowCount() { return SqlOne(fmt::format("SELECT count(*) FROM {}", table_)); }
 
+  // Locks on the test's table, held by sessions or by prepared transactions.
+  std::string LocksOnTable() {
+    return SqlOne(
+        fmt::format("SELECT count(*) FROM pg_locks WHERE relation = '{}'::regclass", table_));
+  }
+
   // Sessions of `application` inside a transaction block, as the server sees them.
   std::string SessionsInTransaction(std::string_view application) {
     return SqlOne(fmt::format(
@@ -681,6 +687,96 @@ TEST_F(PostgresResourceTest, FirstStatementIsRetriedOnlyOnceWhenTheServerIsGone)
   ASSERT_EQ(*resource->Prepare(Branch(39)), PrepareResult::kPrepared);
   ASSERT_TRUE(resource->CommitPrepared(Branch(39)).ok());
   EXPECT_EQ(RowCount(), "1");
+}
+
+// ---- The writes-nothing check travels with PREPARE TRANSACTION ----------------------------------
+
+TEST_F(PostgresResourceTest, WritingBranchCostsOneRoundTripPerStatementPlusPrepareAndCommit) {
+  constexpr char kApp[] = "rt_writing";
+  std::unique_ptr<PostgresResource> resource = OpenResourceAs(kApp);
+  const BranchId branch = Branch(30);
+  const uint64_t before = resource->round_trips();
+  ASSERT_TRUE(resource->BeginBranch(branch).ok());
+  EXPECT_EQ(resource->round_trips(), before) << "BEGIN waits for the first statement";
+  EXPECT_EQ(SessionsInTransaction(kApp), "0") << "the server must not have seen BEGIN yet";
+
+  Result<SqlResult> inserted =
+      resource->Exec(branch, fmt::format("INSERT INTO {} VALUES ($1, $2)", table_), {"ivan", "1"});
+  ASSERT_TRUE(inserted.ok()) << inserted.status().ToString();
+  EXPECT_EQ(inserted->rows_affected, 1u);
+  EXPECT_EQ(inserted->command_tag, "INSERT 0 1");
+  EXPECT_EQ(resource->round_trips(), before + 1) << "BEGIN and the statement in one round trip";
+  EXPECT_EQ(SessionsInTransaction(kApp), "1");
+  Result<SqlResult> updated =
+      resource->Exec(branch, fmt::format("UPDATE {} SET v = v + 1 WHERE k = $1", table_), {"ivan"});
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_EQ(resource->round_trips(), before + 2);
+
+  ASSERT_EQ(*resource->Prepare(branch), PrepareResult::kPrepared);
+  EXPECT_EQ(resource->round_trips(), before + 3) << "the check and PREPARE in one round trip";
+  EXPECT_EQ(PreparedCount(branch), "1");
+  ASSERT_TRUE(resource->CommitPrepared(branch).ok());
+  EXPECT_EQ(resource->round_trips(), before + 4);
+  EXPECT_EQ(SqlOne(fmt::format("SELECT v FROM {} WHERE k = 'ivan'", table_)), "2");
+}
+
+TEST_F(PostgresResourceTest, ReadOnlyBranchRollsBackItsPrepareAndKeepsNoLocks) {
+  ASSERT_TRUE(Sql(fmt::format("INSERT INTO {} VALUES ('x', 1)", table_)).ok());
+  PostgresResourceOptions options;
+  options.idle_connections_max = 1;
+  std::unique_ptr<PostgresResource> resource = OpenResource({}, options);
+  const BranchId branch = Branch(33);
+  ASSERT_TRUE(resource->BeginBranch(branch).ok());
+  const uint64_t before = resource->round_trips();
+  Result<SqlResult> read =
+      resource->Exec(branch, fmt::format("SELECT v FROM {} WHERE k = $1", table_), {"x"});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->rows.size(), 1u);
+  EXPECT_EQ(read->rows[0][0], "1");
+  EXPECT_EQ(LocksOnTable(), "1") << "the branch's transaction holds its lock on the table it read";
+
+  Result<PrepareResult> vote = resource->Prepare(branch);
+  ASSERT_TRUE(vote.ok()) << vote.status().ToString();
+  EXPECT_EQ(*vote, PrepareResult::kReadOnly);
+  EXPECT_EQ(resource->round_trips(), before + 3)
+      << "the statement, the check with PREPARE, and ROLLBACK PREPARED";
+  EXPECT_EQ(SqlOne("SELECT count(*) FROM pg_prepared_xacts"), "0");
+  EXPECT_EQ(LocksOnTable(), "0") << "a prepared transaction would keep it";
+  EXPECT_EQ(resource->idle_connections(), 1u) << "the connection is idle again and pooled";
+  EXPECT_TRUE(resource->ListPrepared()->empty());
+}
+
+TEST_F(PostgresResourceTest, ReadOnlyBranchWhosePrepareFailsStillVotesReadOnly) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const BranchId branch = Branch(34);
+  BeginAndInsert(*resource, branch, "judy", 1);
+  ASSERT_EQ(*resource->Prepare(branch), PrepareResult::kPrepared);
+  // The same branch again, reading only: its PREPARE TRANSACTION fails (the gid is taken) and
+  // the server rolls it back, which for a transaction that wrote nothing is as good as a commit.
+  ASSERT_TRUE(resource->BeginBranch(branch).ok());
+  ASSERT_TRUE(resource->Exec(branch, fmt::format("SELECT count(*) FROM {}", table_)).ok());
+  Result<PrepareResult> vote = resource->Prepare(branch);
+  ASSERT_TRUE(vote.ok()) << vote.status().ToString();
+  EXPECT_EQ(*vote, PrepareResult::kReadOnly);
+  EXPECT_EQ(PreparedCount(branch), "1") << "the first, writing branch stays prepared";
+  ASSERT_TRUE(resource->CommitPrepared(branch).ok());
+  EXPECT_EQ(SqlOne(fmt::format("SELECT string_agg(k, ',') FROM {}", table_)), "judy");
+  EXPECT_EQ(resource->active_branches(), 0u);
+}
+
+TEST_F(PostgresResourceTest, PrepareAfterAFailedLaterStatementVotesNoWithoutPreparing) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const BranchId branch = Branch(36);
+  BeginAndInsert(*resource, branch, "kim", 1);
+  ASSERT_FALSE(resource->Exec(branch, "SELECT 1/0").ok());
+  const uint64_t before = resource->round_trips();
+  Result<PrepareResult> vote = resource->Prepare(branch);
+  ASSERT_FALSE(vote.ok());
+  EXPECT_EQ(vote.status().code(), StatusCode::kAborted) << vote.status().ToString();
+  EXPECT_NE(vote.status().message().find("22012"), std::string::npos) << vote.status().ToString();
+  EXPECT_EQ(resource->round_trips(), before + 1) << "only the ROLLBACK";
+  EXPECT_EQ(PreparedCount(branch), "0");
+  EXPECT_EQ(RowCount(), "0");
 }
 
 }  // namespace
