@@ -211,6 +211,27 @@ struct AbortBranchRequest {
   2: required i64 coordinator_epoch
 }
 
+// One request of a Participant.exchange batch: exactly one of the three is set.
+struct ParticipantRequest {
+  1: optional PrepareRequest prepare
+  2: optional CommitBranchRequest commit
+  3: optional AbortBranchRequest abort
+}
+
+// The answer to one ParticipantRequest: `vote` for a prepare, `ack` for a commit or abort, or
+// `refused` when the single call would have thrown instead (then nothing changed, except that
+// an unanswered request may still take effect, as with a lost reply: the coordinator asks
+// again later).
+struct ParticipantAnswer {
+  1: optional PrepareReply vote
+  2: optional BranchAckReply ack
+  3: optional string refused
+  // Set with `refused` when the request's epoch is older than this participant's fence.
+  4: optional i64 current_epoch
+  // Set with `refused` when commit_branch would throw UnknownTransaction.
+  5: optional bool unknown_branch
+}
+
 service Participant {
   // Idempotent: a repeat answers the same vote. A branch whose work was lost answers NO; a
   // tombstoned branch (aborted before prepare) answers NO and is never prepared.
@@ -226,6 +247,16 @@ service Participant {
   // Idempotent. For an unknown branch, writes a durable tombstone first.
   BranchAckReply abort_branch(1: AbortBranchRequest request)
       throws (1: StaleEpoch stale, 2: InvalidArgument invalid, 3: Overloaded overloaded)
+
+  // Many of the calls above in one round trip, for branches of different transactions: a
+  // coordinator sends a participant everything that queued up for it while its previous call
+  // was in flight. The participant handles them together - one fsync of its log for all their
+  // records, one PostgreSQL round trip for all their COMMIT PREPAREDs - and answers each as its
+  // single call would, in request order. InvalidArgument (and nothing done) when the list is
+  // empty or longer than 1024 (rpc_limits.h), or an entry is malformed (not exactly one
+  // request, an invalid branch id or epoch).
+  list<ParticipantAnswer> exchange(1: list<ParticipantRequest> requests)
+      throws (1: InvalidArgument invalid)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include <thrift/protocol/TBinaryProtocol.h>
 #include <thrift/transport/TTransport.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 
@@ -21,6 +22,8 @@ inline constexpr int kMessageBytesMax = 1 << 20;
 inline constexpr int kRecursionDepthMax = 16;
 inline constexpr int32_t kStringBytesMax = 256 << 10;
 inline constexpr int32_t kContainerItemsMax = 16384;
+// Most requests in one Participant.exchange call (pact.thrift).
+inline constexpr size_t kExchangeRequestsMax = 1024;
 
 // A TConfiguration with the frame, message and recursion limits above.
 std::shared_ptr<apache::thrift::TConfiguration> MakeConfiguration();

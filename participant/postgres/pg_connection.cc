@@ -297,6 +297,78 @@ Result<std::vector<SqlResult>> PgConnection::ExecPipeline(std::span<const SqlSta
   return finish();
 }
 
+std::vector<Result<SqlResult>> PgConnection::ExecEach(std::span<const SqlStatement> statements,
+                                                      std::vector<SqlError>* errors) {
+  PACT_CHECK(!statements.empty(), "{}: an empty pipeline", description_);
+  std::vector<Result<SqlResult>> results;
+  std::vector<SqlError> failures(statements.size());
+  auto fail_rest = [&](const pg_result* result) {
+    SqlError error;
+    Status status = ErrorStatus(statements[results.size()].sql, result, &error);
+    while (results.size() < statements.size()) {
+      failures[results.size()] = error;
+      results.push_back(status);
+    }
+  };
+  auto finish = [&] {
+    if (errors != nullptr) *errors = std::move(failures);
+    return std::move(results);
+  };
+  for (const SqlStatement& statement : statements) {
+    if (statement.params.size() > kParamsMax) {
+      while (results.size() < statements.size()) {
+        results.push_back(Status::InvalidArgument(fmt::format(
+            "{}: {}: SQLSTATE none: {} parameters; at most {} are possible", description_,
+            SqlForMessage(statement.sql), statement.params.size(), kParamsMax)));
+      }
+      return finish();
+    }
+  }
+
+  CountRoundTrip();
+  if (PQenterPipelineMode(conn_) != 1) {
+    fail_rest(nullptr);
+    return finish();
+  }
+  for (const SqlStatement& statement : statements) {
+    const std::string sql(statement.sql);
+    const std::vector<const char*> values = ParamValues(statement.params);
+    if (PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()),
+                          /*paramTypes=*/nullptr, values.data(), /*paramLengths=*/nullptr,
+                          /*paramFormats=*/nullptr, /*resultFormat=*/0) != 1 ||
+        PQpipelineSync(conn_) != 1) {
+      // What was sent may run; the connection stays in pipeline mode, broken().
+      fail_rest(nullptr);
+      return finish();
+    }
+  }
+  // Per statement: its result, a null, then its Sync's PGRES_PIPELINE_SYNC.
+  while (results.size() < statements.size() && !lost()) {
+    const size_t i = results.size();
+    PgResultPtr result(PQgetResult(conn_), &PQclear);
+    if (result == nullptr) break;
+    if (Succeeded(PQresultStatus(result.get()))) {
+      results.push_back(ToSqlResult(result.get()));
+    } else {
+      results.push_back(ErrorStatus(statements[i].sql, result.get(), &failures[i]));
+    }
+    PgResultPtr end(PQgetResult(conn_), &PQclear);
+    PgResultPtr sync(PQgetResult(conn_), &PQclear);
+    if (end != nullptr || sync == nullptr || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) {
+      break;  // out of step: the rest is unknown
+    }
+  }
+  if (results.size() == statements.size()) {
+    (void)PQexitPipelineMode(conn_);  // fails only with results pending; then broken()
+  } else {
+    // Lost, or out of step: either way the connection is not used again.
+    const size_t arrived = results.size();
+    fail_rest(nullptr);
+    for (size_t i = arrived; i < statements.size(); ++i) failures[i].connection_lost = true;
+  }
+  return finish();
+}
+
 Result<std::string> PgConnection::QuoteLiteral(std::string_view text) {
   char* quoted = PQescapeLiteral(conn_, text.data(), text.size());
   if (quoted == nullptr) {

@@ -120,6 +120,16 @@ class PgConnection {
   Result<std::vector<SqlResult>> ExecPipeline(std::span<const SqlStatement> statements,
                                               PipelineError* error = nullptr);
 
+  // Runs `statements` (at least one) in a single round trip, each on its own: a Sync follows
+  // every statement, so outside a transaction block each is its own implicit transaction and
+  // one's failure skips none of the others (and statements refused inside a pipeline's implicit
+  // transaction, such as COMMIT PREPARED, are allowed). One Result per statement, in order;
+  // `errors`, when given, gets one SqlError per statement (meaningful where its Result failed).
+  // A connection lost midway fails every statement whose result did not arrive, with
+  // connection_lost: those may or may not have run.
+  std::vector<Result<SqlResult>> ExecEach(std::span<const SqlStatement> statements,
+                                          std::vector<SqlError>* errors = nullptr);
+
   // `text` as a quoted SQL string literal, escaped for this connection's encoding
   // (PQescapeLiteral). InvalidArgument when the text is not valid in that encoding.
   Result<std::string> QuoteLiteral(std::string_view text);

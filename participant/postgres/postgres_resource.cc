@@ -512,6 +512,92 @@ Status PostgresResource::CommitPrepared(const BranchId& branch) {
       .status();
 }
 
+std::vector<Status> PostgresResource::CommitPreparedMany(const std::vector<BranchId>& branches) {
+  std::vector<Status> out(branches.size());
+  std::vector<size_t> todo;
+  {
+    std::lock_guard lock(mutex_);
+    for (size_t i = 0; i < branches.size(); ++i) {
+      if (!branches[i].valid() || branches_.contains(branches[i])) continue;  // CommitPrepared says why
+      todo.push_back(i);
+    }
+  }
+  Result<std::unique_ptr<PgConnection>> conn =
+      todo.size() >= 2 ? AcquireConnection() : Status::FailedPrecondition("fewer than two");
+  if (!conn.ok()) {
+    // One by one, each with CommitPrepared's own reconnects and errors.
+    for (size_t i = 0; i < branches.size(); ++i) out[i] = CommitPrepared(branches[i]);
+    return out;
+  }
+  for (size_t i = 0; i < branches.size(); ++i) {
+    if (std::find(todo.begin(), todo.end(), i) == todo.end()) out[i] = CommitPrepared(branches[i]);
+  }
+
+  std::vector<std::string> sql;
+  sql.reserve(todo.size() + 2);
+  sql.push_back("SET synchronous_commit TO off");
+  for (size_t k = 0; k < todo.size(); ++k) {
+    Result<std::string> literal = (*conn)->QuoteLiteral(branches[todo[k]].Gid(cluster_));
+    PACT_CHECK(literal.ok(), "a gid is ASCII: {}", literal.status().ToString());
+    if (k + 1 == todo.size()) sql.push_back("RESET synchronous_commit");
+    sql.push_back("COMMIT PREPARED " + *literal);
+  }
+  std::vector<SqlStatement> statements;
+  for (const std::string& text : sql) statements.push_back(SqlStatement{text, {}});
+  std::vector<SqlError> errors;
+  std::vector<Result<SqlResult>> results = (*conn)->ExecEach(statements, &errors);
+
+  // Statement index of todo[k]'s COMMIT PREPARED: after the SET, and the last after the RESET.
+  auto index_of = [&](size_t k) { return k + 1 == todo.size() ? k + 2 : k + 1; };
+  const size_t reset = todo.size();
+  const size_t last = index_of(todo.size() - 1);
+  // The last commit ran with the session's own setting and flushed the WAL past every earlier
+  // commit record. If the SET failed, each commit flushed for itself.
+  bool flushed = (results[last].ok() && results[reset].ok()) || !results[0].ok();
+  for (size_t k = 0; k < todo.size(); ++k) {
+    const size_t i = todo[k];
+    const size_t statement = index_of(k);
+    if (results[statement].ok()) continue;
+    if (errors[statement].sqlstate == kSqlStateUndefinedObject) {
+      out[i] = Status::NotFound(fmt::format("{}: no prepared transaction '{}' (branch {})", name_,
+                                            branches[i].Gid(cluster_), branches[i]));
+    } else {
+      out[i] = results[statement].status();
+    }
+  }
+  if (!flushed) flushed = WaitWalFlushed(**conn);
+  for (size_t k = 0; k + 1 < todo.size(); ++k) {
+    if (!out[todo[k]].ok() || flushed) continue;
+    // Committed, but not known durable: CommitPrepared runs again later and finds the gid (the
+    // commit was lost with a crash of the server) or reports NotFound.
+    out[todo[k]] = Status::Unavailable(fmt::format(
+        "{}: COMMIT PREPARED of branch {} ran without waiting for its WAL flush, which could not "
+        "be confirmed",
+        name_, branches[todo[k]]));
+  }
+  // A session left with synchronous_commit off must not serve another branch.
+  if (results[reset].ok()) ReleaseConnection(std::move(*conn));
+  return out;
+}
+
+bool PostgresResource::WaitWalFlushed(PgConnection& conn) {
+  Result<SqlResult> inserted = conn.Exec("SELECT pg_current_wal_insert_lsn()::text");
+  if (!inserted.ok() || inserted->rows.size() != 1 || !inserted->rows[0][0].has_value()) {
+    return false;
+  }
+  const std::vector<SqlParam> params = {*inserted->rows[0][0]};
+  // The WAL writer flushes asynchronous commits within three wal_writer_delay (200 ms default).
+  constexpr int kAttemptsMax = 100;
+  constexpr uint64_t kPauseMicros = 10 * kMicrosPerMilli;
+  for (int attempt = 0; attempt < kAttemptsMax; ++attempt) {
+    Result<SqlResult> flushed = conn.Exec("SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn", params);
+    if (!flushed.ok()) return false;
+    if (flushed->rows.size() == 1 && flushed->rows[0][0] == "t") return true;
+    clock_->SleepForMicros(kPauseMicros);
+  }
+  return false;
+}
+
 Status PostgresResource::RollbackPrepared(const BranchId& branch) {
   const std::string gid = branch.Gid(cluster_);
   return WithReconnect<bool>(

@@ -119,6 +119,10 @@ class PostgresResource final : public Resource {
   // FailedPrecondition when the branch is still active (not prepared) here; kUnavailable when
   // the server stayed unreachable through every retry.
   Status CommitPrepared(const BranchId& branch) override;
+  // One round trip on one connection for all of them, and one WAL flush: every COMMIT PREPARED
+  // but the last runs with synchronous_commit off, and the last one's flush covers the others'
+  // commit records (the WAL is flushed in order).
+  std::vector<Status> CommitPreparedMany(const std::vector<BranchId>& branches) override;
 
   // An active branch: ROLLBACK on its connection (closing it if that fails, which also rolls
   // back). Otherwise ROLLBACK PREPARED; OK when the database holds nothing of it.
@@ -176,6 +180,8 @@ class PostgresResource final : public Resource {
   // After a failed PREPARE TRANSACTION on a lost connection: makes sure the gid is not prepared.
   Status RollbackPreparedAfterLostPrepare(const BranchId& branch, const Status& cause);
   Status RollbackPrepared(const BranchId& branch);
+  // Waits (a bounded time) until the server's WAL is flushed up to its current insert position.
+  bool WaitWalFlushed(PgConnection& conn);
 
   const std::string cluster_;
   const std::string dsn_;

@@ -779,5 +779,72 @@ TEST_F(PostgresResourceTest, PrepareAfterAFailedLaterStatementVotesNoWithoutPrep
   EXPECT_EQ(RowCount(), "0");
 }
 
+TEST_F(PostgresResourceTest, CommitPreparedManyCommitsEveryBranchInOneRoundTrip) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  std::vector<BranchId> branches;
+  for (uint32_t n = 40; n < 45; ++n) {
+    branches.push_back(Branch(n));
+    BeginAndInsert(*resource, branches.back(), "k" + std::to_string(n), 1);
+    ASSERT_EQ(*resource->Prepare(branches.back()), PrepareResult::kPrepared);
+  }
+  // One gid in the middle that nothing prepared: answered NotFound, the others unharmed.
+  branches.insert(branches.begin() + 2, Branch(49));
+  const uint64_t before = resource->round_trips();
+  std::vector<Status> committed = resource->CommitPreparedMany(branches);
+  EXPECT_EQ(resource->round_trips(), before + 1);
+  ASSERT_EQ(committed.size(), branches.size());
+  for (size_t i = 0; i < branches.size(); ++i) {
+    if (i == 2) {
+      EXPECT_EQ(committed[i].code(), StatusCode::kNotFound) << committed[i].ToString();
+    } else {
+      EXPECT_TRUE(committed[i].ok()) << branches[i].ToString() << ": " << committed[i].ToString();
+    }
+  }
+  EXPECT_EQ(RowCount(), "5");
+  EXPECT_EQ(SqlOne(fmt::format("SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'pact:{}:%'",
+                               cluster_)),
+            "0");
+  // Committed once: a repeat finds nothing.
+  for (const Status& again : resource->CommitPreparedMany(branches)) {
+    EXPECT_EQ(again.code(), StatusCode::kNotFound) << again.ToString();
+  }
+}
+
+TEST_F(PostgresResourceTest, CommitPreparedManyLeavesTheSessionCommittingSynchronously) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  std::vector<BranchId> branches = {Branch(50), Branch(51)};
+  for (const BranchId& branch : branches) {
+    BeginAndInsert(*resource, branch, branch.ToString(), 1);
+    ASSERT_EQ(*resource->Prepare(branch), PrepareResult::kPrepared);
+  }
+  for (const Status& committed : resource->CommitPreparedMany(branches)) {
+    ASSERT_TRUE(committed.ok()) << committed.ToString();
+  }
+  // The pooled connection serves the next branch: asynchronous commits must not leak into it.
+  const BranchId next = Branch(52);
+  ASSERT_TRUE(resource->BeginBranch(next).ok());
+  Result<SqlResult> setting = resource->Exec(next, "SHOW synchronous_commit");
+  ASSERT_TRUE(setting.ok()) << setting.status().ToString();
+  EXPECT_EQ(setting->rows.at(0).at(0), "on");
+  ASSERT_TRUE(resource->Rollback(next).ok());
+}
+
+TEST_F(PostgresResourceTest, CommitPreparedManyWithTheLastOneMissingStillConfirmsTheOthers) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  std::vector<BranchId> branches = {Branch(60), Branch(61), Branch(69)};  // 69: never prepared
+  for (size_t i = 0; i < 2; ++i) {
+    BeginAndInsert(*resource, branches[i], branches[i].ToString(), 1);
+    ASSERT_EQ(*resource->Prepare(branches[i]), PrepareResult::kPrepared);
+  }
+  // The last commit, the one that flushes the WAL for all, fails: the others' asynchronous
+  // commits must be confirmed durable another way before they count as done.
+  std::vector<Status> committed = resource->CommitPreparedMany(branches);
+  EXPECT_TRUE(committed[0].ok()) << committed[0].ToString();
+  EXPECT_TRUE(committed[1].ok()) << committed[1].ToString();
+  EXPECT_EQ(committed[2].code(), StatusCode::kNotFound) << committed[2].ToString();
+  EXPECT_EQ(RowCount(), "2");
+  EXPECT_EQ(SqlOne("SELECT pg_current_wal_flush_lsn() >= pg_current_wal_insert_lsn()"), "t");
+}
+
 }  // namespace
 }  // namespace pact

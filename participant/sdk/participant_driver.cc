@@ -72,7 +72,7 @@ Status ParticipantDriver::Start(const std::vector<participant::ParticipantRecord
   }
   for (const StoreRequest& request : recovered.apply) {
     store_pool_.Submit(
-        [this, request] { Process(RunStoreOp(request), Carrier::kWorkerPools); });
+        [this, request] { Process(RunStoreOps({request}).front(), Carrier::kWorkerPools); });
   }
   for (const ParticipantEvent& event : recovered.events) Notify(event);
   ticker_ = std::thread([this] { RunTicker(); });
@@ -120,6 +120,22 @@ std::optional<protocol::Message> ParticipantDriver::Call(const protocol::Message
   // Usually answered by now; a duplicate of a request still in the store waits for the caller
   // whose store operation runs.
   return replies_.Wait(address, deadline);
+}
+
+std::vector<std::optional<protocol::Message>> ParticipantDriver::CallMany(
+    const std::vector<protocol::Message>& requests, int wait_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  std::vector<std::optional<protocol::Message>> answers(requests.size());
+  if (!WaitStarted(deadline)) return answers;
+  std::vector<std::string> addresses;
+  std::deque<Input> inputs;
+  for (const protocol::Message& request : requests) {
+    addresses.push_back(replies_.Register());
+    inputs.push_back(MessageInput{addresses.back(), request});
+  }
+  Process(std::move(inputs), Carrier::kThisThread);
+  for (size_t i = 0; i < requests.size(); ++i) answers[i] = replies_.Wait(addresses[i], deadline);
+  return answers;
 }
 
 Result<BranchId> ParticipantDriver::StartWork(const TxnId& txn, int wait_ms) {
@@ -202,17 +218,28 @@ wal::Lsn ParticipantDriver::StepLocked(Input& input, ParticipantEffects& effects
   return must_be_durable;
 }
 
-void ParticipantDriver::Process(Input first, Carrier carrier) {
-  std::deque<Input> work;
-  work.push_back(std::move(first));
+void ParticipantDriver::Process(Input input, Carrier carrier) {
+  std::deque<Input> inputs;
+  inputs.push_back(std::move(input));
+  Process(std::move(inputs), carrier);
+}
+
+void ParticipantDriver::Process(std::deque<Input> work, Carrier carrier) {
   while (!work.empty() && !stopping_.load()) {
-    Input input = std::move(work.front());
-    work.pop_front();
+    std::deque<Input> round;
+    round.swap(work);
     ParticipantEffects effects;
-    wal::Lsn must_be_durable;
+    wal::Lsn must_be_durable = wal::kNoLsn;
     {
       std::lock_guard core_lock(core_mutex_);
-      must_be_durable = StepLocked(input, effects);
+      for (Input& input : round) {
+        ParticipantEffects more;
+        must_be_durable = std::max(must_be_durable, StepLocked(input, more));
+        for (auto& r : more.persist) effects.persist.push_back(std::move(r));
+        for (auto& s : more.send) effects.send.push_back(std::move(s));
+        for (auto& a : more.apply) effects.apply.push_back(std::move(a));
+        for (auto& e : more.events) effects.events.push_back(std::move(e));
+      }
     }
     // Persist, then send, apply and tell.
     if (must_be_durable > log_->durable_lsn()) {
@@ -244,17 +271,17 @@ void ParticipantDriver::Process(Input first, Carrier carrier) {
         }
       });
     }
-    for (const StoreRequest& request : effects.apply) {
-      if (carrier == Carrier::kThisThread) {
-        work.push_back(RunStoreOp(request));
-        continue;
-      }
-      const bool queued = store_pool_.Submit(
-          [this, request] { Process(RunStoreOp(request), Carrier::kThisThread); });
-      if (!queued) {
-        // The core treats a failed store operation as "try again later".
-        work.push_back(
-            StoreResult{request.op, request.branch, Status::Overloaded("store queue full")});
+    if (carrier == Carrier::kThisThread) {
+      for (StoreResult& result : RunStoreOps(effects.apply)) work.push_back(std::move(result));
+    } else {
+      for (const StoreRequest& request : effects.apply) {
+        const bool queued = store_pool_.Submit(
+            [this, request] { Process(RunStoreOps({request}).front(), Carrier::kThisThread); });
+        if (!queued) {
+          // The core treats a failed store operation as "try again later".
+          work.push_back(
+              StoreResult{request.op, request.branch, Status::Overloaded("store queue full")});
+        }
       }
     }
     for (const ParticipantEvent& event : effects.events) Notify(event);
@@ -299,28 +326,53 @@ std::optional<protocol::Message> ParticipantDriver::CallCoordinator(
   PACT_UNREACHABLE("the core sent {} to the coordinator", protocol::MessageName(message));
 }
 
-StoreResult ParticipantDriver::RunStoreOp(const StoreRequest& request) {
-  StoreResult result{request.op, request.branch, Status::Ok(), PrepareResult::kPrepared};
-  switch (request.op) {
-    case StoreOp::kPrepare: {
-      Result<PrepareResult> prepared = resource_->Prepare(request.branch);
-      result.status = prepared.status();
-      if (prepared.ok()) {
-        result.prepared = *prepared;
-        if (*prepared == PrepareResult::kPrepared) FailPoint("participant.after_store_prepare");
-      }
-      break;
-    }
-    case StoreOp::kCommitPrepared:
-      result.status = resource_->CommitPrepared(request.branch);
-      if (result.status.ok()) FailPoint("participant.after_store_commit");
-      break;
-    case StoreOp::kRollback:
-      result.status = resource_->Rollback(request.branch);
-      if (result.status.ok()) FailPoint("participant.after_store_rollback");
-      break;
+std::vector<StoreResult> ParticipantDriver::RunStoreOps(const std::vector<StoreRequest>& requests) {
+  std::vector<StoreResult> results;
+  results.reserve(requests.size());
+  for (const StoreRequest& request : requests) {
+    results.push_back({request.op, request.branch, Status::Ok(), PrepareResult::kPrepared});
   }
-  return result;
+  // Every COMMIT PREPARED of the round in one go: with a batch from Participant.exchange, one
+  // PostgreSQL round trip and one WAL flush instead of one of each per branch.
+  std::vector<size_t> commits;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (requests[i].op == StoreOp::kCommitPrepared) commits.push_back(i);
+  }
+  if (commits.size() > 1) {
+    std::vector<BranchId> branches;
+    for (size_t i : commits) branches.push_back(requests[i].branch);
+    std::vector<Status> committed = resource_->CommitPreparedMany(branches);
+    PACT_CHECK(committed.size() == branches.size(), "CommitPreparedMany answered {} of {}",
+               committed.size(), branches.size());
+    for (size_t k = 0; k < commits.size(); ++k) results[commits[k]].status = committed[k];
+  } else if (commits.size() == 1) {
+    results[commits[0]].status = resource_->CommitPrepared(requests[commits[0]].branch);
+  }
+  for (size_t i : commits) {
+    if (results[i].status.ok()) FailPoint("participant.after_store_commit");
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const StoreRequest& request = requests[i];
+    StoreResult& result = results[i];
+    switch (request.op) {
+      case StoreOp::kPrepare: {
+        Result<PrepareResult> prepared = resource_->Prepare(request.branch);
+        result.status = prepared.status();
+        if (prepared.ok()) {
+          result.prepared = *prepared;
+          if (*prepared == PrepareResult::kPrepared) FailPoint("participant.after_store_prepare");
+        }
+        break;
+      }
+      case StoreOp::kCommitPrepared:
+        break;  // done above
+      case StoreOp::kRollback:
+        result.status = resource_->Rollback(request.branch);
+        if (result.status.ok()) FailPoint("participant.after_store_rollback");
+        break;
+    }
+  }
+  return results;
 }
 
 void ParticipantDriver::Notify(const ParticipantEvent& event) {

@@ -26,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -77,6 +78,12 @@ class ParticipantDriver {
   // runs). Requests that arrive before Start() wait for it.
   std::optional<protocol::Message> Call(const protocol::Message& request, int wait_ms);
 
+  // Call() for many requests at once (Participant.exchange): they are stepped together, their
+  // records share one wait for durability, and their store operations run together (every
+  // COMMIT PREPARED in one round trip: Resource::CommitPreparedMany). Answers in request order.
+  std::vector<std::optional<protocol::Message>> CallMany(
+      const std::vector<protocol::Message>& requests, int wait_ms);
+
   // The application's first work for `txn`: enlists (once) and waits for the branch number.
   // FailedPrecondition when refused; Unavailable when not enlisted within `wait_ms`.
   Result<BranchId> StartWork(const TxnId& txn, int wait_ms);
@@ -106,8 +113,14 @@ class ParticipantDriver {
   ParticipantDriver(const ParticipantDriverOptions& options, std::unique_ptr<wal::Log> log,
                     std::shared_ptr<Resource> resource,
                     std::unique_ptr<CoordinatorChannel> coordinator);
-  // Steps `first`, then every result of the work it leads to, on this thread.
-  void Process(Input first, Carrier carrier);
+  // Steps `inputs`, then every result of the work they lead to, on this thread, a round at a
+  // time: a round steps everything pending under one lock, waits for durability once, and runs
+  // its store operations together.
+  void Process(std::deque<Input> inputs, Carrier carrier);
+  void Process(Input input, Carrier carrier);
+  // Runs store operations on this thread; results in the order of `requests`.
+  std::vector<participant::StoreResult> RunStoreOps(
+      const std::vector<participant::StoreRequest>& requests);
   // Under core_mutex_: steps one input and appends its records. Returns the LSN that must be
   // durable before any of the effects is carried out.
   wal::Lsn StepLocked(Input& input, participant::ParticipantEffects& effects);
@@ -115,7 +128,6 @@ class ParticipantDriver {
   // Waits until Start() ran; false if stopping (or `deadline` passed) first.
   bool WaitStarted(std::chrono::steady_clock::time_point deadline);
   std::optional<protocol::Message> CallCoordinator(const protocol::Message& message);
-  participant::StoreResult RunStoreOp(const participant::StoreRequest& request);
   void Notify(const participant::ParticipantEvent& event);
   [[noreturn]] void FailStop(const Status& status);
 

@@ -20,6 +20,8 @@ class ParticipantService final : public rpc::ParticipantIf {
   void prepare(rpc::PrepareReply& reply, const rpc::PrepareRequest& request) override;
   void commit_branch(rpc::BranchAckReply& reply, const rpc::CommitBranchRequest& request) override;
   void abort_branch(rpc::BranchAckReply& reply, const rpc::AbortBranchRequest& request) override;
+  void exchange(std::vector<rpc::ParticipantAnswer>& answers,
+                const std::vector<rpc::ParticipantRequest>& requests) override;
 
  private:
   // Checks the epoch against the fence and waits for the core's answer to `request`.

@@ -130,6 +130,42 @@ Result<rpc::PrepareReply> Prepare(const std::string& agent, const rpc::BranchRef
   return reply;
 }
 
+rpc::ParticipantRequest PrepareEntry(const rpc::BranchRef& branch, int64_t epoch) {
+  rpc::PrepareRequest request;
+  request.branch = branch;
+  request.coordinator_epoch = epoch;
+  rpc::ParticipantRequest entry;
+  entry.__set_prepare(request);
+  return entry;
+}
+
+rpc::ParticipantRequest CommitEntry(const rpc::BranchRef& branch, int64_t epoch) {
+  rpc::CommitBranchRequest request;
+  request.branch = branch;
+  request.coordinator_epoch = epoch;
+  rpc::ParticipantRequest entry;
+  entry.__set_commit(request);
+  return entry;
+}
+
+rpc::ParticipantRequest AbortEntry(const rpc::BranchRef& branch, int64_t epoch) {
+  rpc::AbortBranchRequest request;
+  request.branch = branch;
+  request.coordinator_epoch = epoch;
+  rpc::ParticipantRequest entry;
+  entry.__set_abort(request);
+  return entry;
+}
+
+Result<std::vector<rpc::ParticipantAnswer>> Exchange(
+    const std::string& agent, const std::vector<rpc::ParticipantRequest>& requests) {
+  std::vector<rpc::ParticipantAnswer> answers;
+  PACT_RETURN_IF_ERROR(CallOnce<rpc::ParticipantClient>(
+      agent, "Participant",
+      [&](rpc::ParticipantClient& client) { client.exchange(answers, requests); }));
+  return answers;
+}
+
 Result<rpc::Outcome> CommitBranch(const std::string& agent, const rpc::BranchRef& branch,
                                   int64_t epoch, bool one_phase) {
   rpc::CommitBranchRequest request;

@@ -77,6 +77,12 @@ Result<rpc::Outcome> CommitBranch(const std::string& agent, const rpc::BranchRef
                                   int64_t epoch, bool one_phase = false);
 Result<rpc::Outcome> AbortBranch(const std::string& agent, const rpc::BranchRef& branch,
                                  int64_t epoch);
+// Participant.exchange: several of the calls above in one round trip.
+rpc::ParticipantRequest PrepareEntry(const rpc::BranchRef& branch, int64_t epoch);
+rpc::ParticipantRequest CommitEntry(const rpc::BranchRef& branch, int64_t epoch);
+rpc::ParticipantRequest AbortEntry(const rpc::BranchRef& branch, int64_t epoch);
+Result<std::vector<rpc::ParticipantAnswer>> Exchange(
+    const std::string& agent, const std::vector<rpc::ParticipantRequest>& requests);
 
 // ---- Coordinator service (as a client or a participant) -------------------------------------
 

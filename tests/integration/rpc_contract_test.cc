@@ -215,6 +215,83 @@ TEST_F(RpcContractTest, ParticipantCallsAreIdempotentAndOrderProof) {
   EXPECT_TRUE(Eventually([&] { return Prepared() == 0 && Open() == 0; }, 5000));
 }
 
+TEST_F(RpcContractTest, ParticipantExchangeAnswersEachRequestAsItsSingleCallWould) {
+  const TxnId t1 = Begin();
+  const TxnId t2 = Begin();
+  ASSERT_TRUE(Debit(t1, 10, /*account=*/1).ok());
+  ASSERT_TRUE(Debit(t2, 20, /*account=*/2).ok());
+  const TxnId unknown = Begin();
+  const TxnId tombstoned = Begin();
+  const int64_t epoch = static_cast<int64_t>(t1.epoch);
+
+  // A malformed batch is refused whole: nothing in it happens, not even its valid entries.
+  ExpectCode(Exchange(agent(), {}), StatusCode::kInvalidArgument, "an empty exchange");
+  rpc::ParticipantRequest two_in_one = PrepareEntry(Branch(t1, 1), epoch);
+  two_in_one.__set_commit(CommitEntry(Branch(t1, 1), epoch).commit);
+  ExpectCode(Exchange(agent(), {PrepareEntry(Branch(t2, 1), epoch), two_in_one}),
+             StatusCode::kInvalidArgument, "an entry with two requests");
+  ExpectCode(Exchange(agent(), {PrepareEntry(Branch(t2, 1), epoch), rpc::ParticipantRequest{}}),
+             StatusCode::kInvalidArgument, "an empty entry");
+  ExpectCode(Exchange(agent(), {PrepareEntry(Branch(t2, 1), epoch),
+                                PrepareEntry(Branch(t1, 0), epoch)}),
+             StatusCode::kInvalidArgument, "an entry with branch 0");
+  ExpectCode(Exchange(agent(), std::vector<rpc::ParticipantRequest>(
+                                   1025, AbortEntry(Branch(tombstoned, 1), epoch))),
+             StatusCode::kInvalidArgument, "1025 entries");
+  EXPECT_EQ(Prepared(), 0) << "a refused batch prepared something";
+
+  // Phase 1 for two transactions, plus what commit_branch and abort_branch do with branches
+  // the agent never saw: each answered in its own slot.
+  auto first = Exchange(agent(), {PrepareEntry(Branch(t1, 1), epoch),
+                                  CommitEntry(Branch(unknown, 1), epoch),
+                                  PrepareEntry(Branch(t2, 1), epoch),
+                                  AbortEntry(Branch(tombstoned, 1), epoch)});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->size(), 4u);
+  ASSERT_TRUE((*first)[0].__isset.vote);
+  EXPECT_EQ((*first)[0].vote.vote, rpc::Vote::YES);
+  EXPECT_TRUE((*first)[1].__isset.refused);
+  EXPECT_TRUE((*first)[1].__isset.unknown_branch && (*first)[1].unknown_branch);
+  ASSERT_TRUE((*first)[2].__isset.vote);
+  EXPECT_EQ((*first)[2].vote.vote, rpc::Vote::YES);
+  ASSERT_TRUE((*first)[3].__isset.ack);
+  EXPECT_EQ((*first)[3].ack.outcome, rpc::Outcome::ABORTED);
+  EXPECT_EQ(Prepared(), 2);
+
+  // Phase 2 for both in one call (one PostgreSQL round trip), twice: committed once.
+  for (int i = 0; i < 2; ++i) {
+    auto second = Exchange(agent(), {CommitEntry(Branch(t1, 1), epoch),
+                                     CommitEntry(Branch(t2, 1), epoch)});
+    ASSERT_TRUE(second.ok()) << second.status().ToString();
+    ASSERT_EQ(second->size(), 2u);
+    for (const rpc::ParticipantAnswer& answer : *second) {
+      ASSERT_TRUE(answer.__isset.ack) << "exchange #" << i + 1 << ": " << answer.refused;
+      EXPECT_EQ(answer.ack.outcome, rpc::Outcome::COMMITTED);
+    }
+  }
+  EXPECT_EQ(Prepared(), 0);
+  EXPECT_EQ(Balance(1), kStart - 10);
+  EXPECT_EQ(Balance(2), kStart - 20);
+  // The tombstone holds: work in that transaction is refused.
+  ExpectCode(AgentSql(agent(), tombstoned, "SELECT 1"), StatusCode::kFailedPrecondition,
+             "work in a tombstoned transaction");
+
+  // A newer epoch raises the agent's fence; requests of the old one are refused with it.
+  const TxnId later = Begin();
+  auto raised = Exchange(agent(), {AbortEntry(Branch(later, 1), epoch + 1)});
+  ASSERT_TRUE(raised.ok()) << raised.status().ToString();
+  ASSERT_TRUE((*raised)[0].__isset.ack);
+  auto stale = Exchange(agent(), {PrepareEntry(Branch(later, 1), epoch),
+                                  AbortEntry(Branch(later, 1), epoch + 1)});
+  ASSERT_TRUE(stale.ok()) << stale.status().ToString();
+  EXPECT_TRUE((*stale)[0].__isset.refused);
+  ASSERT_TRUE((*stale)[0].__isset.current_epoch);
+  EXPECT_EQ((*stale)[0].current_epoch, epoch + 1);
+  ASSERT_TRUE((*stale)[1].__isset.ack) << "the other entry of the batch is answered";
+  EXPECT_EQ((*stale)[1].ack.outcome, rpc::Outcome::ABORTED);
+  EXPECT_TRUE(Eventually([&] { return Prepared() == 0 && Open() == 0; }, 5000));
+}
+
 TEST_F(RpcContractTest, CoordinatorAnswersUnknownTxidsAndRefusesStaleOrInvalidOnes) {
   const TxnId first = Begin();
   ASSERT_TRUE(first.valid());

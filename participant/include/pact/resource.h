@@ -48,6 +48,16 @@ class Resource {
   // (already committed, or never prepared: only the participant's log can tell which).
   virtual Status CommitPrepared(const BranchId& branch) = 0;
 
+  // CommitPrepared() for many branches at once, each answered as CommitPrepared() would answer
+  // it, in order. A store that can commit several in one round trip (PostgreSQL: a pipeline
+  // with one WAL flush) overrides this.
+  virtual std::vector<Status> CommitPreparedMany(const std::vector<BranchId>& branches) {
+    std::vector<Status> results;
+    results.reserve(branches.size());
+    for (const BranchId& branch : branches) results.push_back(CommitPrepared(branch));
+    return results;
+  }
+
   // Rolls back the branch, active or prepared. OK when the store holds nothing of it.
   virtual Status Rollback(const BranchId& branch) = 0;
 
