@@ -212,39 +212,32 @@ Result<SqlResult> PgConnection::Exec(std::string_view sql, const std::vector<Sql
 
 Result<std::vector<SqlResult>> PgConnection::ExecPipeline(std::span<const SqlStatement> statements,
                                                           PipelineError* error) {
+  PACT_RETURN_IF_ERROR(SendPipeline(statements, error));
+  return ReceivePipeline(statements, error);
+}
+
+Status PgConnection::SendPipeline(std::span<const SqlStatement> statements, PipelineError* error) {
   PACT_CHECK(!statements.empty(), "{}: an empty pipeline", description_);
   PipelineError failure;
-  Status status;
-  // Only the first failure counts: the server skips every statement after it.
-  auto fail = [&](size_t index, const PGresult* result) {
-    if (!status.ok()) return;
+  auto fail = [&](size_t index, Status status) {
     failure.statement = index;
-    status = ErrorStatus(statements[index].sql, result, &failure.error);
-    PACT_CHECK(!status.ok());
-  };
-  auto finish = [&]() -> Result<std::vector<SqlResult>> {
-    if (status.ok()) return std::move(failure.results);
     // A connection left in pipeline mode is as good as lost: its state on the server is unknown.
     failure.error.connection_lost = failure.error.connection_lost || broken();
     if (error != nullptr) *error = std::move(failure);
     return status;
   };
-
   // What libpq would refuse to queue is refused here, before anything is sent.
   for (size_t i = 0; i < statements.size(); ++i) {
     if (statements[i].params.size() > kParamsMax) {
-      failure.statement = i;
-      status = Status::InvalidArgument(
-          fmt::format("{}: {}: SQLSTATE none: {} parameters; at most {} are possible", description_,
-                      SqlForMessage(statements[i].sql), statements[i].params.size(), kParamsMax));
-      return finish();
+      return fail(i, Status::InvalidArgument(fmt::format(
+                         "{}: {}: SQLSTATE none: {} parameters; at most {} are possible",
+                         description_, SqlForMessage(statements[i].sql),
+                         statements[i].params.size(), kParamsMax)));
     }
   }
-
   CountRoundTrip();
   if (PQenterPipelineMode(conn_) != 1) {
-    fail(0, nullptr);
-    return finish();
+    return fail(0, ErrorStatus(statements[0].sql, nullptr, &failure.error));
   }
   for (size_t i = 0; i < statements.size(); ++i) {
     const std::string statement(statements[i].sql);
@@ -254,15 +247,26 @@ Result<std::vector<SqlResult>> PgConnection::ExecPipeline(std::span<const SqlSta
                           /*paramFormats=*/nullptr, /*resultFormat=*/0) != 1) {
       // Earlier statements may have reached the server already (libpq flushes a large pipeline
       // early) and they cannot be taken back: the connection stays in pipeline mode, broken().
-      fail(i, nullptr);
-      return finish();
+      return fail(i, ErrorStatus(statements[i].sql, nullptr, &failure.error));
     }
   }
   if (PQpipelineSync(conn_) != 1) {
-    fail(0, nullptr);
-    return finish();
+    return fail(0, ErrorStatus(statements[0].sql, nullptr, &failure.error));
   }
+  return Status::Ok();
+}
 
+Result<std::vector<SqlResult>> PgConnection::ReceivePipeline(
+    std::span<const SqlStatement> statements, PipelineError* error) {
+  PipelineError failure;
+  Status status;
+  // Only the first failure counts: the server skips every statement after it.
+  auto fail = [&](size_t index, const PGresult* result) {
+    if (!status.ok()) return;
+    failure.statement = index;
+    status = ErrorStatus(statements[index].sql, result, &failure.error);
+    PACT_CHECK(!status.ok());
+  };
   // One result per statement, each followed by a null; then the Sync's. Bounded reads: a lost
   // connection or a result we do not expect (COPY is not allowed here) ends them.
   bool confused = false;
@@ -294,7 +298,11 @@ Result<std::vector<SqlResult>> PgConnection::ExecPipeline(std::span<const SqlSta
   if (status.ok() && failure.results.size() < statements.size()) {
     fail(failure.results.size(), nullptr);
   }
-  return finish();
+  if (status.ok()) return std::move(failure.results);
+  // A connection left in pipeline mode is as good as lost: its state on the server is unknown.
+  failure.error.connection_lost = failure.error.connection_lost || broken();
+  if (error != nullptr) *error = std::move(failure);
+  return status;
 }
 
 std::vector<Result<SqlResult>> PgConnection::ExecEach(std::span<const SqlStatement> statements,

@@ -119,6 +119,13 @@ class PgConnection {
   // send, or the results made no sense) is broken(), and its failure has connection_lost.
   Result<std::vector<SqlResult>> ExecPipeline(std::span<const SqlStatement> statements,
                                               PipelineError* error = nullptr);
+  // ExecPipeline in two halves, so that one thread can have pipelines in flight on several
+  // connections at once: SendPipeline sends (a failure is reported as ExecPipeline would), and
+  // ReceivePipeline, given the same statements, reads the results. Nothing else may run on the
+  // connection in between.
+  Status SendPipeline(std::span<const SqlStatement> statements, PipelineError* error = nullptr);
+  Result<std::vector<SqlResult>> ReceivePipeline(std::span<const SqlStatement> statements,
+                                                 PipelineError* error = nullptr);
 
   // Runs `statements` (at least one) in a single round trip, each on its own: a Sync follows
   // every statement, so outside a transaction block each is its own implicit transaction and

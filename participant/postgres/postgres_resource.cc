@@ -368,6 +368,17 @@ Result<PostgresResource::Branch> PostgresResource::TakeBranch(const BranchId& br
 
 Result<PrepareResult> PostgresResource::Prepare(const BranchId& branch) {
   Result<Branch> taken = TakeBranch(branch);
+  if (std::optional<Result<PrepareResult>> answer = AnswerWithoutPrepare(branch, taken)) {
+    return std::move(*answer);
+  }
+  std::unique_ptr<PgConnection> conn = std::move(taken->conn);
+  Result<PrepareResult> result = PrepareOnConnection(branch, *conn);
+  ReleaseConnection(std::move(conn));
+  return result;
+}
+
+std::optional<Result<PrepareResult>> PostgresResource::AnswerWithoutPrepare(
+    const BranchId& branch, Result<Branch>& taken) {
   if (!taken.ok()) {
     if (taken.status().code() != StatusCode::kNotFound) return taken.status();
     // A branch whose work was lost (say, by a crash before prepare) must vote NO.
@@ -376,42 +387,49 @@ Result<PrepareResult> PostgresResource::Prepare(const BranchId& branch) {
         "already prepared or rolled back)",
         name_, branch));
   }
-  std::unique_ptr<PgConnection> conn = std::move(taken->conn);
-  Result<PrepareResult> result = [&]() -> Result<PrepareResult> {
-    if (!taken->failure.ok()) {
-      RollbackQuietly(*conn);
-      return Status::Aborted(
-          fmt::format("{}: branch {} cannot be prepared, it failed earlier (rolled back now): {}",
-                      name_, branch, taken->failure.message()));
-    }
+  if (!taken->failure.ok()) {
+    RollbackQuietly(*taken->conn);
+    ReleaseConnection(std::move(taken->conn));
+    return Status::Aborted(
+        fmt::format("{}: branch {} cannot be prepared, it failed earlier (rolled back now): {}",
+                    name_, branch, taken->failure.message()));
+  }
+  if (!taken->begun) {
     // No statement ran, so BEGIN was never sent: there is nothing to prepare or commit.
-    if (!taken->begun) return PrepareResult::kReadOnly;
-    return PrepareOnConnection(branch, *conn);
-  }();
-  ReleaseConnection(std::move(conn));
-  return result;
+    ReleaseConnection(std::move(taken->conn));
+    return PrepareResult::kReadOnly;
+  }
+  return std::nullopt;
+}
+
+Status PostgresResource::RolledBack(const BranchId& branch, PgConnection& conn,
+                                    const Status& cause) {
+  RollbackQuietly(conn);
+  return Status::Aborted(fmt::format("{}: preparing branch {} failed, the branch is rolled back: {}",
+                                     name_, branch, cause.message()));
 }
 
 Result<PrepareResult> PostgresResource::PrepareOnConnection(const BranchId& branch,
                                                             PgConnection& conn) {
-  auto rolled_back = [&](const Status& cause) {
-    RollbackQuietly(conn);
-    return Status::Aborted(
-        fmt::format("{}: preparing branch {} failed, the branch is rolled back: {}", name_, branch,
-                    cause.message()));
-  };
   if (!conn.in_transaction()) {
-    return rolled_back(Status::FailedPrecondition("the branch's transaction is no longer open"));
+    return RolledBack(branch, conn,
+                      Status::FailedPrecondition("the branch's transaction is no longer open"));
   }
   Result<std::string> gid = conn.QuoteLiteral(branch.Gid(cluster_));
-  if (!gid.ok()) return rolled_back(gid.status());
+  if (!gid.ok()) return RolledBack(branch, conn, gid.status());
   const std::string prepare = "PREPARE TRANSACTION " + *gid;
 
   // One round trip for both: whether the transaction wrote anything, and PREPARE TRANSACTION,
-  // which thus runs even when the answer is no (undone below).
+  // which thus runs even when the answer is no (undone in FinishPrepare).
   const SqlStatement statements[] = {{kWroteNothingSql, {}}, {prepare, {}}};
   PipelineError failed;
   Result<std::vector<SqlResult>> results = conn.ExecPipeline(statements, &failed);
+  return FinishPrepare(branch, conn, *gid, results, failed);
+}
+
+Result<PrepareResult> PostgresResource::FinishPrepare(
+    const BranchId& branch, PgConnection& conn, const std::string& gid_literal,
+    const Result<std::vector<SqlResult>>& results, const PipelineError& failed) {
   if (!results.ok()) {
     // Whatever result did not arrive, the PREPARE went out with the check and may have run.
     if (failed.error.connection_lost) {
@@ -425,17 +443,74 @@ Result<PrepareResult> PostgresResource::PrepareOnConnection(const BranchId& bran
       return PrepareResult::kReadOnly;
     }
     // A failed check means a failed transaction, whose PREPARE the server skipped.
-    return rolled_back(results.status());
+    return RolledBack(branch, conn, results.status());
   }
   if ((*results)[1].command_tag != "PREPARE TRANSACTION") {
     // PostgreSQL answers PREPARE TRANSACTION in a failed transaction with a rollback, not an
     // error. After a check that succeeded the transaction had not failed, but only the command
     // tag says that the PREPARE ran.
-    return rolled_back(Status::Aborted(fmt::format(
-        "PostgreSQL rolled the transaction back instead (command {})", (*results)[1].command_tag)));
+    return RolledBack(branch, conn,
+                      Status::Aborted(fmt::format(
+                          "PostgreSQL rolled the transaction back instead (command {})",
+                          (*results)[1].command_tag)));
   }
   if (!WroteNothing((*results)[0])) return PrepareResult::kPrepared;
-  return UndoReadOnlyPrepare(branch, conn, *gid);
+  return UndoReadOnlyPrepare(branch, conn, gid_literal);
+}
+
+std::vector<Result<PrepareResult>> PostgresResource::PrepareMany(
+    const std::vector<BranchId>& branches) {
+  // A branch whose prepare went out, waiting for its results. Addresses are stable (reserved),
+  // so `statements` may point into `prepare`.
+  struct InFlight {
+    size_t index;
+    std::unique_ptr<PgConnection> conn;
+    std::string gid_literal;
+    std::string prepare;
+    SqlStatement statements[2];
+    PipelineError failed;
+    Status sent;
+  };
+  std::vector<std::optional<Result<PrepareResult>>> out(branches.size());
+  std::vector<InFlight> in_flight;
+  in_flight.reserve(branches.size());
+  // Every pipeline is sent before any result is read: the round trips and the servers' WAL
+  // flushes of the branches overlap instead of queuing one behind another.
+  for (size_t i = 0; i < branches.size(); ++i) {
+    Result<Branch> taken = TakeBranch(branches[i]);
+    if (std::optional<Result<PrepareResult>> answer = AnswerWithoutPrepare(branches[i], taken)) {
+      out[i] = std::move(*answer);
+      continue;
+    }
+    std::unique_ptr<PgConnection> conn = std::move(taken->conn);
+    Result<std::string> gid = conn->QuoteLiteral(branches[i].Gid(cluster_));
+    if (!conn->in_transaction() || !gid.ok()) {
+      out[i] = PrepareOnConnection(branches[i], *conn);  // says why, and rolls back
+      ReleaseConnection(std::move(conn));
+      continue;
+    }
+    InFlight& flight = in_flight.emplace_back();
+    flight.index = i;
+    flight.conn = std::move(conn);
+    flight.gid_literal = std::move(gid).value();
+    flight.prepare = "PREPARE TRANSACTION " + flight.gid_literal;
+    flight.statements[0] = {kWroteNothingSql, {}};
+    flight.statements[1] = {flight.prepare, {}};
+    flight.sent = flight.conn->SendPipeline(flight.statements, &flight.failed);
+  }
+  for (InFlight& flight : in_flight) {
+    Result<std::vector<SqlResult>> results =
+        flight.sent.ok() ? flight.conn->ReceivePipeline(flight.statements, &flight.failed)
+                         : Result<std::vector<SqlResult>>(flight.sent);
+    const BranchId& branch = branches[flight.index];
+    out[flight.index] = FinishPrepare(branch, *flight.conn, flight.gid_literal, results,
+                                      flight.failed);
+    ReleaseConnection(std::move(flight.conn));
+  }
+  std::vector<Result<PrepareResult>> answers;
+  answers.reserve(branches.size());
+  for (auto& answer : out) answers.push_back(std::move(*answer));
+  return answers;
 }
 
 Result<PrepareResult> PostgresResource::UndoReadOnlyPrepare(const BranchId& branch,

@@ -41,6 +41,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -123,6 +124,9 @@ class PostgresResource final : public Resource {
   // but the last runs with synchronous_commit off, and the last one's flush covers the others'
   // commit records (the WAL is flushed in order).
   std::vector<Status> CommitPreparedMany(const std::vector<BranchId>& branches) override;
+  // Sends every branch's PREPARE on its own connection before reading any answer, so that their
+  // round trips and WAL flushes overlap.
+  std::vector<Result<PrepareResult>> PrepareMany(const std::vector<BranchId>& branches) override;
 
   // An active branch: ROLLBACK on its connection (closing it if that fails, which also rolls
   // back). Otherwise ROLLBACK PREPARED; OK when the database holds nothing of it.
@@ -173,7 +177,18 @@ class PostgresResource final : public Resource {
                                        const std::vector<SqlParam>& params, SqlError* error);
   // Takes a branch out of the table for Prepare/Rollback. NotFound when it is not there.
   Result<Branch> TakeBranch(const BranchId& branch);
+  // Prepare's answers that need no PREPARE TRANSACTION (the branch is not open, failed earlier,
+  // or ran no statement); they give the branch's connection back. nullopt: it must be prepared.
+  std::optional<Result<PrepareResult>> AnswerWithoutPrepare(const BranchId& branch,
+                                                            Result<Branch>& taken);
   Result<PrepareResult> PrepareOnConnection(const BranchId& branch, PgConnection& conn);
+  // What the results of the writes-nothing check and PREPARE TRANSACTION mean for the vote.
+  Result<PrepareResult> FinishPrepare(const BranchId& branch, PgConnection& conn,
+                                      const std::string& gid_literal,
+                                      const Result<std::vector<SqlResult>>& results,
+                                      const PipelineError& failed);
+  // Rolls the branch's transaction back; Aborted with `cause`.
+  Status RolledBack(const BranchId& branch, PgConnection& conn, const Status& cause);
   // After PREPARE TRANSACTION of a branch that wrote nothing: rolls the gid back.
   Result<PrepareResult> UndoReadOnlyPrepare(const BranchId& branch, PgConnection& conn,
                                             const std::string& gid_literal);

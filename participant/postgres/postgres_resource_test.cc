@@ -846,5 +846,49 @@ TEST_F(PostgresResourceTest, CommitPreparedManyWithTheLastOneMissingStillConfirm
   EXPECT_EQ(SqlOne("SELECT pg_current_wal_flush_lsn() >= pg_current_wal_insert_lsn()"), "t");
 }
 
+
+TEST_F(PostgresResourceTest, PrepareManyAnswersEachBranchAsPrepareWould) {
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const BranchId writing = Branch(70);
+  const BranchId reading = Branch(71);
+  const BranchId failed = Branch(72);
+  const BranchId idle = Branch(73);
+  const BranchId unknown = Branch(74);
+  const BranchId writing_too = Branch(75);
+  BeginAndInsert(*resource, writing, "w", 1);
+  BeginAndInsert(*resource, writing_too, "w2", 2);
+  ASSERT_TRUE(resource->BeginBranch(reading).ok());
+  ASSERT_TRUE(resource->Exec(reading, fmt::format("SELECT count(*) FROM {}", table_)).ok());
+  ASSERT_TRUE(resource->BeginBranch(failed).ok());
+  ASSERT_FALSE(resource->Exec(failed, "SELECT 1/0").ok());
+  ASSERT_TRUE(resource->BeginBranch(idle).ok());
+
+  const uint64_t before = resource->round_trips();
+  std::vector<Result<PrepareResult>> votes =
+      resource->PrepareMany({writing, reading, failed, idle, unknown, writing_too});
+  ASSERT_EQ(votes.size(), 6u);
+  ASSERT_TRUE(votes[0].ok()) << votes[0].status().ToString();
+  EXPECT_EQ(*votes[0], PrepareResult::kPrepared);
+  ASSERT_TRUE(votes[1].ok()) << votes[1].status().ToString();
+  EXPECT_EQ(*votes[1], PrepareResult::kReadOnly);
+  EXPECT_EQ(votes[2].status().code(), StatusCode::kAborted) << votes[2].status().ToString();
+  ASSERT_TRUE(votes[3].ok()) << votes[3].status().ToString();
+  EXPECT_EQ(*votes[3], PrepareResult::kReadOnly);
+  EXPECT_EQ(votes[4].status().code(), StatusCode::kFailedPrecondition)
+      << votes[4].status().ToString();
+  ASSERT_TRUE(votes[5].ok()) << votes[5].status().ToString();
+  EXPECT_EQ(*votes[5], PrepareResult::kPrepared);
+  // One round trip per branch that had something to prepare (the read-only one undoes its
+  // PREPARE in one more); the failed branch's rollback is not counted as a statement.
+  EXPECT_LE(resource->round_trips() - before, 5u);
+  EXPECT_EQ(PreparedCount(writing), "1");
+  EXPECT_EQ(PreparedCount(writing_too), "1");
+  EXPECT_EQ(PreparedCount(reading), "0");
+  for (const Status& committed : resource->CommitPreparedMany({writing, writing_too})) {
+    EXPECT_TRUE(committed.ok()) << committed.ToString();
+  }
+  EXPECT_EQ(RowCount(), "2");
+}
+
 }  // namespace
 }  // namespace pact

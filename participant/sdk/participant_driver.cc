@@ -351,26 +351,36 @@ std::vector<StoreResult> ParticipantDriver::RunStoreOps(const std::vector<StoreR
   for (size_t i : commits) {
     if (results[i].status.ok()) FailPoint("participant.after_store_commit");
   }
+  // Every PREPARE of the round at once too: the store overlaps their round trips and flushes.
+  std::vector<size_t> prepares;
+  std::vector<BranchId> prepare_branches;
   for (size_t i = 0; i < requests.size(); ++i) {
-    const StoreRequest& request = requests[i];
-    StoreResult& result = results[i];
-    switch (request.op) {
-      case StoreOp::kPrepare: {
-        Result<PrepareResult> prepared = resource_->Prepare(request.branch);
-        result.status = prepared.status();
-        if (prepared.ok()) {
-          result.prepared = *prepared;
-          if (*prepared == PrepareResult::kPrepared) FailPoint("participant.after_store_prepare");
-        }
-        break;
-      }
-      case StoreOp::kCommitPrepared:
-        break;  // done above
-      case StoreOp::kRollback:
-        result.status = resource_->Rollback(request.branch);
-        if (result.status.ok()) FailPoint("participant.after_store_rollback");
-        break;
+    if (requests[i].op != StoreOp::kPrepare) continue;
+    prepares.push_back(i);
+    prepare_branches.push_back(requests[i].branch);
+  }
+  if (!prepares.empty()) {
+    std::vector<Result<PrepareResult>> prepared =
+        prepares.size() == 1 ? std::vector<Result<PrepareResult>>{resource_->Prepare(
+                                   prepare_branches[0])}
+                             : resource_->PrepareMany(prepare_branches);
+    PACT_CHECK(prepared.size() == prepares.size(), "PrepareMany answered {} of {}",
+               prepared.size(), prepares.size());
+    for (size_t k = 0; k < prepares.size(); ++k) {
+      StoreResult& result = results[prepares[k]];
+      result.status = prepared[k].status();
+      if (prepared[k].ok()) result.prepared = *prepared[k];
     }
+    for (size_t k = 0; k < prepares.size(); ++k) {
+      if (prepared[k].ok() && *prepared[k] == PrepareResult::kPrepared) {
+        FailPoint("participant.after_store_prepare");
+      }
+    }
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (requests[i].op != StoreOp::kRollback) continue;
+    results[i].status = resource_->Rollback(requests[i].branch);
+    if (results[i].status.ok()) FailPoint("participant.after_store_rollback");
   }
   return results;
 }

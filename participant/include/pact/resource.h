@@ -44,6 +44,15 @@ class Resource {
   // restart, ListPrepared() shows the branch and recovery rolls it back: no PREPARED record).
   virtual Result<PrepareResult> Prepare(const BranchId& branch) = 0;
 
+  // Prepare() for many branches at once, answered in order. A store that can overlap them
+  // (PostgreSQL: every PREPARE sent before any answer is read) overrides this.
+  virtual std::vector<Result<PrepareResult>> PrepareMany(const std::vector<BranchId>& branches) {
+    std::vector<Result<PrepareResult>> results;
+    results.reserve(branches.size());
+    for (const BranchId& branch : branches) results.push_back(Prepare(branch));
+    return results;
+  }
+
   // Commits a prepared branch. NotFound when the store holds no prepared branch of that id
   // (already committed, or never prepared: only the participant's log can tell which).
   virtual Status CommitPrepared(const BranchId& branch) = 0;
