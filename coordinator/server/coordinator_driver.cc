@@ -31,11 +31,13 @@ CoordinatorDriver::CoordinatorDriver(const DriverOptions& options, std::string n
       log_(std::move(log)),
       core_(options.core, name_, epoch_, log_->unended()) {
   sender_ = std::make_unique<ParticipantSender>(
-      options_.sender, [this](const std::string& from, protocol::Message reply) {
+      options_.sender, [this](std::vector<ParticipantSender::Reply> replies) {
         std::lock_guard lock(mutex_);
         if (stopping_) return;
         // Replies are never refused for a full queue: they finish work the core started.
-        inputs_.push_back(Input{from, std::move(reply)});
+        for (ParticipantSender::Reply& reply : replies) {
+          inputs_.push_back(Input{std::move(reply.from), std::move(reply.message)});
+        }
         inputs_changed_.notify_one();
       });
 }

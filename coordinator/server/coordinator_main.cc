@@ -36,6 +36,7 @@ struct Flags {
   int commit_wait_ms = 3000;
   int participant_call_timeout_ms = 2000;
   size_t sender_threads = ParticipantSenderOptions{}.sender_threads;
+  size_t participant_calls_in_flight = ParticipantSenderOptions{}.calls_in_flight_per_participant;
 };
 
 uint64_t TicksFor(int ms, int tick_ms) {
@@ -92,6 +93,7 @@ int Run(const Flags& flags) {
   options.core.txn_timeout_ticks = TicksFor(flags.txn_timeout_ms, flags.tick_ms);
   options.core.prepare_timeout_ticks = TicksFor(flags.prepare_timeout_ms, flags.tick_ms);
   options.sender.sender_threads = flags.sender_threads;
+  options.sender.calls_in_flight_per_participant = flags.participant_calls_in_flight;
   options.sender.rpc.call_timeout_ms = flags.participant_call_timeout_ms;
   auto driver = CoordinatorDriver::Start(options, fmt::format("coord{}", flags.id),
                                          std::move(log).value(), SystemClock::Default());
@@ -156,6 +158,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--sender-threads", flags.sender_threads,
                  "threads sending PREPARE/COMMIT/ABORT to participants")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  app.add_option("--participant-calls-in-flight", flags.participant_calls_in_flight,
+                 "calls in flight to one participant; what queues meanwhile leaves in one batch")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   CLI11_PARSE(app, argc, argv);

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "common/check.h"
 #include "common/logging.h"
 #include "participant/sdk/rpc_convert.h"
+#include "thrift/rpc_limits.h"
 
 namespace pact::coordinator {
 
@@ -21,9 +24,10 @@ ParticipantSenderOptions WithIdleForEveryThread(ParticipantSenderOptions options
 }  // namespace
 
 ParticipantSender::ParticipantSender(const ParticipantSenderOptions& options,
-                                     ReplyHandler on_reply)
-    : options_(WithIdleForEveryThread(options)), on_reply_(std::move(on_reply)) {
+                                     ReplyHandler on_replies)
+    : options_(WithIdleForEveryThread(options)), on_replies_(std::move(on_replies)) {
   PACT_CHECK(options_.sender_threads > 0);
+  PACT_CHECK(options_.calls_in_flight_per_participant > 0);
   for (size_t i = 0; i < options_.sender_threads; ++i) threads_.emplace_back([this] { Work(); });
 }
 
@@ -31,12 +35,20 @@ ParticipantSender::~ParticipantSender() { Stop(); }
 
 void ParticipantSender::Send(const std::string& address, protocol::Message message) {
   std::lock_guard lock(mutex_);
-  if (stopping_ || jobs_.size() >= options_.queued_sends_max) {
+  if (stopping_ || queued_ >= options_.queued_sends_max) {
     ++dropped_;
     return;
   }
-  jobs_.push_back(Job{address, std::move(message)});
-  changed_.notify_one();
+  Outbox& outbox = outboxes_[address];
+  outbox.queued.push_back(std::move(message));
+  ++queued_;
+  // A call in flight takes what queued meanwhile when it ends; start another only below the
+  // limit, so that messages wait for a batch rather than each getting a call of its own.
+  if (outbox.calls_in_flight < options_.calls_in_flight_per_participant) {
+    ++outbox.calls_in_flight;
+    ready_.push_back(address);
+    changed_.notify_one();
+  }
 }
 
 void ParticipantSender::Stop() {
@@ -57,17 +69,39 @@ uint64_t ParticipantSender::dropped() const {
   return dropped_;
 }
 
+uint64_t ParticipantSender::calls() const {
+  std::lock_guard lock(mutex_);
+  return calls_;
+}
+
 void ParticipantSender::Work() {
+  std::unique_lock lock(mutex_);
   while (true) {
-    Job job;
-    {
-      std::unique_lock lock(mutex_);
-      changed_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+    changed_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
+    if (stopping_) return;
+    const std::string address = std::move(ready_.front());
+    ready_.pop_front();
+    // This thread owns one of the participant's calls: it sends batches until the outbox is
+    // empty, then gives the call up.
+    while (true) {
+      Outbox& outbox = outboxes_[address];
+      if (outbox.queued.empty()) {
+        --outbox.calls_in_flight;
+        if (outbox.calls_in_flight == 0) outboxes_.erase(address);
+        break;
+      }
+      std::vector<protocol::Message> batch;
+      while (!outbox.queued.empty() && batch.size() < rpc::kExchangeRequestsMax) {
+        batch.push_back(std::move(outbox.queued.front()));
+        outbox.queued.pop_front();
+      }
+      queued_ -= batch.size();
+      ++calls_;
+      lock.unlock();
+      Exchange(address, batch);
+      lock.lock();
       if (stopping_) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
     }
-    Execute(job);
   }
 }
 
@@ -82,49 +116,76 @@ rpc::ClientPool<rpc::ParticipantClient>* ParticipantSender::PoolFor(const std::s
   return pools_.emplace(address, std::move(pool)).first->second.get();
 }
 
-void ParticipantSender::Execute(const Job& job) {
-  rpc::ClientPool<rpc::ParticipantClient>* pool = PoolFor(job.address);
+void ParticipantSender::Exchange(const std::string& address,
+                                 const std::vector<protocol::Message>& batch) {
+  rpc::ClientPool<rpc::ParticipantClient>* pool = PoolFor(address);
   if (pool == nullptr) {
     // Enlistment checks addresses, so this is a participant name that is not an address.
-    PACT_LOG_ERROR("cannot send {} to '{}': not a host:port address",
-                   protocol::MessageName(job.message), job.address);
+    PACT_LOG_ERROR("cannot send {} messages to '{}': not a host:port address", batch.size(),
+                   address);
     return;
   }
-  std::optional<protocol::Message> reply;
-  Status status = pool->Call([&](rpc::ParticipantClient& client) {
-    if (const auto* m = std::get_if<protocol::PrepareRequest>(&job.message)) {
+  std::vector<rpc::ParticipantRequest> requests;
+  requests.reserve(batch.size());
+  for (const protocol::Message& message : batch) {
+    rpc::ParticipantRequest entry;
+    if (const auto* m = std::get_if<protocol::PrepareRequest>(&message)) {
       rpc::PrepareRequest request;
       request.branch = sdk::ToRpc(m->branch);
       request.coordinator_epoch = static_cast<int64_t>(m->epoch);
-      rpc::PrepareReply answer;
-      client.prepare(answer, request);
-      reply = protocol::VoteReply{m->epoch, m->branch, sdk::FromRpc(answer.vote)};
-    } else if (const auto* m = std::get_if<protocol::BranchCommitRequest>(&job.message)) {
+      entry.__set_prepare(request);
+    } else if (const auto* m = std::get_if<protocol::BranchCommitRequest>(&message)) {
       rpc::CommitBranchRequest request;
       request.branch = sdk::ToRpc(m->branch);
       request.coordinator_epoch = static_cast<int64_t>(m->epoch);
       request.__set_one_phase(m->one_phase);
-      rpc::BranchAckReply answer;
-      client.commit_branch(answer, request);
-      reply = protocol::AckReply{m->epoch, m->branch, sdk::FromRpc(answer.outcome)};
-    } else if (const auto* m = std::get_if<protocol::BranchAbortRequest>(&job.message)) {
+      entry.__set_commit(request);
+    } else if (const auto* m = std::get_if<protocol::BranchAbortRequest>(&message)) {
       rpc::AbortBranchRequest request;
       request.branch = sdk::ToRpc(m->branch);
       request.coordinator_epoch = static_cast<int64_t>(m->epoch);
-      rpc::BranchAckReply answer;
-      client.abort_branch(answer, request);
-      reply = protocol::AckReply{m->epoch, m->branch, sdk::FromRpc(answer.outcome)};
+      entry.__set_abort(request);
     } else {
-      PACT_UNREACHABLE("the core sent {} to a participant", protocol::MessageName(job.message));
+      PACT_UNREACHABLE("the core sent {} to a participant", protocol::MessageName(message));
     }
-  });
+    requests.push_back(std::move(entry));
+  }
+  std::vector<rpc::ParticipantAnswer> answers;
+  Status status = pool->Call(
+      [&](rpc::ParticipantClient& client) { client.exchange(answers, requests); });
+  if (status.ok() && answers.size() != batch.size()) {
+    status = Status::Corruption(
+        fmt::format("{} answers to {} requests", answers.size(), batch.size()));
+  }
   if (!status.ok()) {
-    PACT_LOG_DEBUG("{} to {} failed: {}", protocol::MessageName(job.message), job.address,
+    PACT_LOG_DEBUG("exchange of {} messages with {} failed: {}", batch.size(), address,
                    status.ToString());
     return;
   }
-  PACT_CHECK(reply.has_value());
-  on_reply_(job.address, std::move(*reply));
+  std::vector<Reply> replies;
+  replies.reserve(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const rpc::ParticipantAnswer& answer = answers[i];
+    if (answer.__isset.refused) {
+      PACT_LOG_DEBUG("{} to {} refused: {}", protocol::MessageName(batch[i]), address,
+                     answer.refused);
+      continue;
+    }
+    if (const auto* m = std::get_if<protocol::PrepareRequest>(&batch[i])) {
+      if (!answer.__isset.vote) continue;
+      replies.push_back({address, protocol::VoteReply{m->epoch, m->branch,
+                                                      sdk::FromRpc(answer.vote.vote)}});
+    } else if (const auto* m = std::get_if<protocol::BranchCommitRequest>(&batch[i])) {
+      if (!answer.__isset.ack) continue;
+      replies.push_back(
+          {address, protocol::AckReply{m->epoch, m->branch, sdk::FromRpc(answer.ack.outcome)}});
+    } else if (const auto* m = std::get_if<protocol::BranchAbortRequest>(&batch[i])) {
+      if (!answer.__isset.ack) continue;
+      replies.push_back(
+          {address, protocol::AckReply{m->epoch, m->branch, sdk::FromRpc(answer.ack.outcome)}});
+    }
+  }
+  if (!replies.empty()) on_replies_(std::move(replies));
 }
 
 }  // namespace pact::coordinator
