@@ -122,6 +122,14 @@ Result<BranchId> Participant::Join(const TxnId& txid) {
   Status begun = impl_->resource->BeginBranch(branch);
   // A second Join of the same transaction finds the branch already open in the store.
   if (!begun.ok() && begun.code() != StatusCode::kFailedPrecondition) return begun;
+  // An ABORT that arrived after the enlistment may have rolled back the store before the
+  // branch was begun there: then nobody else would ever end what was just begun. Seen
+  // aborted here, the abort's rollback either ran before BeginBranch or comes after this.
+  if (impl_->driver->Aborted(branch)) {
+    (void)impl_->resource->Rollback(branch);
+    return Status::FailedPrecondition(
+        fmt::format("transaction {} was aborted while its branch here began", txid));
+  }
   return branch;
 }
 

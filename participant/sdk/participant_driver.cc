@@ -165,6 +165,14 @@ Result<BranchId> ParticipantDriver::StartWork(const TxnId& txn, int wait_ms) {
       "transaction {}: no enlistment within {} ms (coordinator unreachable?)", txn, wait_ms));
 }
 
+bool ParticipantDriver::Aborted(const BranchId& branch) {
+  std::lock_guard core_lock(core_mutex_);
+  std::optional<participant::BranchView> view = core_->View(branch.txn);
+  return view.has_value() && view->number == branch.branch &&
+         (view->state == participant::BranchState::kAborting ||
+          view->state == participant::BranchState::kAborted);
+}
+
 void ParticipantDriver::RunTicker() {
   const auto tick = std::chrono::milliseconds(options_.tick_ms);
   auto next = std::chrono::steady_clock::now() + tick;

@@ -88,6 +88,10 @@ class ParticipantDriver {
   // FailedPrecondition when refused; Unavailable when not enlisted within `wait_ms`.
   Result<BranchId> StartWork(const TxnId& txn, int wait_ms);
 
+  // True when `branch` is aborted (or aborting) here: work begun in the store for it since
+  // must be rolled back by whoever began it, since the abort's rollback may have run first.
+  bool Aborted(const BranchId& branch);
+
   uint64_t epoch_fence() const { return epoch_fence_.load(); }
   void Stop();
 
