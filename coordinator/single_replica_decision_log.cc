@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
+#include "common/check.h"
 
 namespace pact::coordinator {
 namespace {
@@ -66,28 +66,42 @@ Result<std::unique_ptr<SingleReplicaDecisionLog>> SingleReplicaDecisionLog::Open
 Status SingleReplicaDecisionLog::Propose(const CommitDecision& decision) {
   PACT_RETURN_IF_ERROR(ValidateDecision(decision));
   PACT_CHECK(decision.txn.epoch == epoch_, "leader of {} proposes {}", epoch_, decision.txn);
-  if (pending_.contains(decision.txn) || chosen_.contains(decision.txn)) return Status::Ok();
+  if (pending_txns_.contains(decision.txn) || chosen_.contains(decision.txn)) return Status::Ok();
   PACT_ASSIGN_OR_RETURN(wal::Lsn lsn,
                         log_->Append(EncodeEntry(DecisionLogEntry::Commit(epoch_, decision))));
-  pending_.emplace(decision.txn, lsn);
+  PACT_CHECK(pending_.empty() || pending_.rbegin()->first < lsn, "LSN {} out of order", lsn);
+  pending_.emplace(lsn, decision.txn);
+  pending_txns_.insert(decision.txn);
   return Status::Ok();
 }
 
-Status SingleReplicaDecisionLog::Flush() {
-  if (pending_.empty()) return Status::Ok();
-  wal::Lsn last = 0;
-  for (const auto& [txn, lsn] : pending_) last = std::max(last, lsn);
-  PACT_RETURN_IF_ERROR(log_->WaitDurable(last));
-  // Chosen in LSN order, the order they were proposed.
-  std::vector<std::pair<wal::Lsn, TxnId>> by_lsn;
-  for (const auto& [txn, lsn] : pending_) by_lsn.emplace_back(lsn, txn);
-  std::sort(by_lsn.begin(), by_lsn.end());
-  for (const auto& [lsn, txn] : by_lsn) {
-    chosen_.insert(txn);
-    newly_chosen_.push_back(txn);
+FlushTicket SingleReplicaDecisionLog::StartFlush() {
+  if (pending_.empty()) return FlushTicket{};
+  return FlushTicket{pending_.rbegin()->first};
+}
+
+Status SingleReplicaDecisionLog::WaitFlush(FlushTicket ticket) {
+  // Only the WAL is touched here: it is thread-safe, and its leader/follower commit makes
+  // concurrent waiters share one fsync. pending_ and chosen_ belong to the caller's lock.
+  if (ticket.empty()) return Status::Ok();
+  return log_->WaitDurable(ticket.position);
+}
+
+void SingleReplicaDecisionLog::FinishFlush(FlushTicket ticket) {
+  if (ticket.empty()) return;
+  // Chosen means durable: a caller that skipped or failed WaitFlush must not get here.
+  PACT_CHECK(ticket.position <= log_->durable_lsn(), "flush to LSN {} finished, durable only to {}",
+             ticket.position, log_->durable_lsn());
+  // Chosen in LSN order, the order they were proposed. Proposals after the ticket stay pending
+  // even if the same fsync covered them: their own flush reports them.
+  auto end = pending_.upper_bound(ticket.position);
+  for (auto it = pending_.begin(); it != end; ++it) {
+    pending_txns_.erase(it->second);
+    chosen_.insert(it->second);
+    newly_chosen_.push_back(it->second);
   }
-  pending_.clear();
-  return Status::Ok();
+  pending_.erase(pending_.begin(), end);
+  PACT_CHECK(pending_.size() == pending_txns_.size());
 }
 
 std::vector<TxnId> SingleReplicaDecisionLog::TakeChosen() {

@@ -1,14 +1,17 @@
 // SingleReplicaDecisionLog: the DecisionLog of a coordinator without replicas, on the WAL
-// (wal/log.h). A proposal is appended at once and chosen when it is durable: Flush() forces
-// every appended proposal with one fsync (group commit), and TakeChosen() then reports them.
-// END entries are appended without forcing.
+// (wal/log.h). A proposal is appended at once and chosen when it is durable: a flush ticket is
+// the LSN of the last proposal appended, WaitFlush is the WAL's WaitDurable (leader/follower
+// group commit: concurrent waiters share one fsync, and one fsync covers every proposal
+// appended before it), and FinishFlush marks the proposals up to that LSN chosen, in LSN order,
+// for TakeChosen. END entries are appended without forcing.
 //
 // Open() replays the log, then appends EPOCH(previous + 1) durably before returning, so every
 // start of a coordinator is a new epoch and no txid of it existed before. Replay refuses a log
 // that breaks the entry grammar (a COMMIT of an epoch newer than the last EPOCH, an END without
 // its COMMIT, a second COMMIT for one txid) with Corruption.
 //
-// Not thread-safe (one driver thread). The FileSystem is borrowed and must outlive the log.
+// Thread-safety as DecisionLog: calls are serialized by the caller, except WaitFlush (it only
+// touches the thread-safe WAL). The FileSystem is borrowed and must outlive the log.
 #ifndef PACT_COORDINATOR_SINGLE_REPLICA_DECISION_LOG_H_
 #define PACT_COORDINATOR_SINGLE_REPLICA_DECISION_LOG_H_
 
@@ -32,7 +35,9 @@ class SingleReplicaDecisionLog final : public DecisionLog {
   uint64_t epoch() const override { return epoch_; }
   const std::vector<CommitDecision>& unended() const override { return unended_; }
   Status Propose(const CommitDecision& decision) override;
-  Status Flush() override;
+  FlushTicket StartFlush() override;
+  Status WaitFlush(FlushTicket ticket) override;
+  void FinishFlush(FlushTicket ticket) override;
   std::vector<TxnId> TakeChosen() override;
   bool IsChosen(const TxnId& txn) const override;
   Status RecordEnd(const TxnId& txn) override;
@@ -48,7 +53,8 @@ class SingleReplicaDecisionLog final : public DecisionLog {
   std::unique_ptr<wal::Log> log_;
   uint64_t epoch_ = 0;
   std::vector<CommitDecision> unended_;
-  std::map<TxnId, wal::Lsn> pending_;  // proposed, appended, not yet durable
+  std::map<wal::Lsn, TxnId> pending_;  // proposed and appended, not yet chosen; by LSN
+  std::set<TxnId> pending_txns_;       // the same transactions, to find repeated proposals
   std::set<TxnId> chosen_;             // durable COMMIT, END not recorded
   std::vector<TxnId> newly_chosen_;    // for TakeChosen, in LSN order
 };

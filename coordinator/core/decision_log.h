@@ -9,7 +9,10 @@
 // A log also grants the local leader its epoch: it is durable in the log before any txid of
 // that epoch is issued, and larger than every epoch granted before.
 //
-// Not thread-safe: one driver thread calls it (it may use threads of its own inside).
+// Thread-safety: the caller serializes every call (the driver holds its lock), except
+// WaitFlush, which is thread-safe and is meant to run without that lock, concurrently with any
+// other call, so that the driver's lock is never held while the log waits for a disk or for
+// replicas, and several threads' proposals share one wait (group commit).
 #ifndef PACT_COORDINATOR_CORE_DECISION_LOG_H_
 #define PACT_COORDINATOR_CORE_DECISION_LOG_H_
 
@@ -21,6 +24,14 @@
 #include "coordinator/core/decision.h"
 
 namespace pact::coordinator {
+
+// How far a flush must get: every proposal made before StartFlush returned it. An opaque
+// position in the log (single replica: an LSN; the Paxos log: a slot).
+struct FlushTicket {
+  uint64_t position = 0;  // 0: nothing to flush
+
+  bool empty() const { return position == 0; }
+};
 
 class DecisionLog {
  public:
@@ -37,9 +48,29 @@ class DecisionLog {
   // is already proposed or chosen is a no-op. Errors are fatal for the leader (it stops).
   virtual Status Propose(const CommitDecision& decision) = 0;
 
-  // Makes progress on outstanding proposals (single replica: forces them to disk, one group
-  // commit). Errors are fatal for the leader.
-  virtual Status Flush() = 0;
+  // A flush in three steps, so that only the first and the last need the caller's lock:
+  //   FlushTicket ticket = log.StartFlush();        // locked: what must become chosen
+  //   Status s = log.WaitFlush(ticket);              // unlocked, thread-safe; may block
+  //   if (s.ok()) log.FinishFlush(ticket);           // locked: those proposals are chosen
+  // StartFlush covers every proposal so far (an empty ticket if none is outstanding).
+  // WaitFlush blocks until everything the ticket covers is chosen in the log's terms (single
+  // replica: durable on disk, one group commit shared with concurrent waiters; Paxos: accepted
+  // by a majority); OK at once for an empty ticket or one that a concurrent wait covered.
+  // Its errors are fatal for the leader. FinishFlush, only after WaitFlush(ticket) returned OK,
+  // marks chosen exactly the proposals the ticket covers that are not chosen yet (TakeChosen
+  // reports them); a later proposal waits for its own ticket.
+  virtual FlushTicket StartFlush() = 0;
+  virtual Status WaitFlush(FlushTicket ticket) = 0;
+  virtual void FinishFlush(FlushTicket ticket) = 0;
+
+  // The three steps at once, for a single-threaded caller (the simulator, tests).
+  Status Flush() {
+    const FlushTicket ticket = StartFlush();
+    if (ticket.empty()) return Status::Ok();
+    PACT_RETURN_IF_ERROR(WaitFlush(ticket));
+    FinishFlush(ticket);
+    return Status::Ok();
+  }
 
   // Transactions whose COMMIT was chosen since the last call, in the order chosen.
   virtual std::vector<TxnId> TakeChosen() = 0;
