@@ -39,14 +39,15 @@ void ParticipantSender::Send(const std::string& address, protocol::Message messa
     ++dropped_;
     return;
   }
-  Outbox& outbox = outboxes_[address];
+  const OutboxKey key{address, LaneOf(message)};
+  Outbox& outbox = outboxes_[key];
   outbox.queued.push_back(std::move(message));
   ++queued_;
   // A call in flight takes what queued meanwhile when it ends; start another only below the
   // limit, so that messages wait for a batch rather than each getting a call of its own.
   if (outbox.calls_in_flight < options_.calls_in_flight_per_participant) {
     ++outbox.calls_in_flight;
-    ready_.push_back(address);
+    ready_.push_back(key);
     changed_.notify_one();
   }
 }
@@ -79,15 +80,16 @@ void ParticipantSender::Work() {
   while (true) {
     changed_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
     if (stopping_) return;
-    const std::string address = std::move(ready_.front());
+    const OutboxKey key = std::move(ready_.front());
     ready_.pop_front();
+    const std::string& address = key.first;
     // This thread owns one of the participant's calls: it sends batches until the outbox is
     // empty, then gives the call up.
     while (true) {
-      Outbox& outbox = outboxes_[address];
+      Outbox& outbox = outboxes_[key];
       if (outbox.queued.empty()) {
         --outbox.calls_in_flight;
-        if (outbox.calls_in_flight == 0) outboxes_.erase(address);
+        if (outbox.calls_in_flight == 0) outboxes_.erase(key);
         break;
       }
       std::vector<protocol::Message> batch;
@@ -103,6 +105,12 @@ void ParticipantSender::Work() {
       if (stopping_) return;
     }
   }
+}
+
+ParticipantSender::Lane ParticipantSender::LaneOf(const protocol::Message& message) {
+  const auto* commit = std::get_if<protocol::BranchCommitRequest>(&message);
+  // A one-phase COMMIT is the transaction's only round: a client waits on it.
+  return commit != nullptr && !commit->one_phase ? Lane::kPhaseTwo : Lane::kVotes;
 }
 
 rpc::ClientPool<rpc::ParticipantClient>* ParticipantSender::PoolFor(const std::string& address) {

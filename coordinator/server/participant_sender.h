@@ -3,9 +3,10 @@
 // batched per participant: what queues up for a participant while its calls are in flight
 // leaves together in one Participant.exchange call, which the participant handles together (one
 // fsync of its log, one PostgreSQL round trip for all the COMMIT PREPAREDs). Under load that
-// turns a dozen calls - each a thread wake-up on both sides - into one. At most
-// `calls_in_flight_per_participant` calls run per participant at once; one connection pool per
-// participant address.
+// turns a dozen calls - each a thread wake-up on both sides - into one. Votes (PREPARE, ABORT,
+// one-phase COMMIT) and phase-2 COMMITs travel in separate lanes, each with at most
+// `calls_in_flight_per_participant` calls in flight; one connection pool per participant
+// address.
 //
 // Sends are fire-and-forget from the core's point of view: a message that cannot be sent, or
 // whose call fails or is refused, is dropped (and logged at debug level), because the core
@@ -26,6 +27,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/protocol.h"
@@ -38,9 +40,9 @@ struct ParticipantSenderOptions {
   // Calls in flight at once, over all participants. A call holds its thread until the
   // participant answers, and a PREPARE waits there for the store and the participant's log.
   size_t sender_threads = 16;
-  // Calls in flight to one participant. More calls means smaller batches but less waiting
-  // behind a batch of slow PREPAREs.
-  size_t calls_in_flight_per_participant = 4;
+  // Calls in flight to one participant, per lane (votes; phase 2). More calls means smaller
+  // batches - more CPU per message on both sides - but less waiting behind a batch in flight.
+  size_t calls_in_flight_per_participant = 1;
   size_t queued_sends_max = 65536;
   rpc::ClientOptions rpc;
 };
@@ -66,10 +68,16 @@ class ParticipantSender {
   uint64_t calls() const;  // Participant.exchange calls made
 
  private:
+  // Each participant has two outboxes, so that a PREPARE (on which a client waits) never
+  // queues behind a batch of phase-2 COMMITs (on which nobody waits: the client has its
+  // answer), nor the other way round.
+  enum class Lane : uint8_t { kVotes, kPhaseTwo };
+  using OutboxKey = std::pair<std::string, Lane>;  // (participant address, lane)
   struct Outbox {
     std::deque<protocol::Message> queued;
     size_t calls_in_flight = 0;
   };
+  static Lane LaneOf(const protocol::Message& message);
   void Work();
   // Sends `batch` to `address` in one call and hands on the replies.
   void Exchange(const std::string& address, const std::vector<protocol::Message>& batch);
@@ -79,8 +87,8 @@ class ParticipantSender {
   const ReplyHandler on_replies_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  std::map<std::string, Outbox> outboxes_;
-  std::deque<std::string> ready_;  // one entry per call to start: the participant's address
+  std::map<OutboxKey, Outbox> outboxes_;
+  std::deque<OutboxKey> ready_;  // one entry per call to start
   size_t queued_ = 0;              // messages in all outboxes
   std::map<std::string, std::unique_ptr<rpc::ClientPool<rpc::ParticipantClient>>> pools_;
   bool stopping_ = false;
