@@ -22,66 +22,13 @@
 
 #include "common/check.h"
 #include "common/file_system.h"
+#include "common/sync_hook_file_system.h"
 #include "wal/log.h"
 
 namespace pact::wal {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// The POSIX file system, counting fdatasyncs of log segments (to report records per group).
-class CountingFileSystem final : public FileSystem {
- public:
-  explicit CountingFileSystem(FileSystem* inner) : inner_(inner) {}
-  uint64_t syncs() const { return syncs_.load(); }
-
-  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
-    PACT_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, inner_->NewWritableFile(path));
-    return std::unique_ptr<WritableFile>(new CountingFile(this, std::move(file)));
-  }
-  Result<std::unique_ptr<WritableFile>> OpenAppendableFile(const std::string& path) override {
-    PACT_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, inner_->OpenAppendableFile(path));
-    return std::unique_ptr<WritableFile>(new CountingFile(this, std::move(file)));
-  }
-  Result<std::unique_ptr<ReadableFile>> OpenReadableFile(const std::string& path) override {
-    return inner_->OpenReadableFile(path);
-  }
-  Status TruncateFile(const std::string& path, uint64_t size) override {
-    return inner_->TruncateFile(path, size);
-  }
-  Status RemoveFile(const std::string& path) override { return inner_->RemoveFile(path); }
-  Status RenameFile(const std::string& from, const std::string& to) override {
-    return inner_->RenameFile(from, to);
-  }
-  Status CreateDirs(const std::string& path) override { return inner_->CreateDirs(path); }
-  Status SyncDir(const std::string& dir) override { return inner_->SyncDir(dir); }
-  bool FileExists(const std::string& path) override { return inner_->FileExists(path); }
-  Result<uint64_t> FileSize(const std::string& path) override { return inner_->FileSize(path); }
-  Result<std::vector<std::string>> ListDir(const std::string& dir) override {
-    return inner_->ListDir(dir);
-  }
-
- private:
-  class CountingFile final : public WritableFile {
-   public:
-    CountingFile(CountingFileSystem* fs, std::unique_ptr<WritableFile> inner)
-        : fs_(fs), inner_(std::move(inner)) {}
-    Status Append(std::string_view data) override { return inner_->Append(data); }
-    Status Sync() override {
-      fs_->syncs_.fetch_add(1);
-      return inner_->Sync();
-    }
-    Status Close() override { return inner_->Close(); }
-    uint64_t Size() const override { return inner_->Size(); }
-
-   private:
-    CountingFileSystem* const fs_;
-    const std::unique_ptr<WritableFile> inner_;
-  };
-
-  FileSystem* const inner_;
-  std::atomic<uint64_t> syncs_{0};
-};
 
 struct Measurement {
   uint64_t operations = 0;
@@ -133,7 +80,8 @@ Measurement GroupCommit(FileSystem* fs, const std::string& dir, int threads, siz
                         double seconds) {
   LogOptions options;
   options.dir = dir;
-  CountingFileSystem counting(fs);
+  // Counts fdatasyncs of log segments (to report records per group).
+  SyncHookFileSystem counting(fs);
   auto opened = Log::Open(&counting, options, [](Lsn, std::string_view) { return Status::Ok(); });
   PACT_CHECK_OK(opened.status());
   std::unique_ptr<Log> log = std::move(opened).value();
@@ -141,7 +89,7 @@ Measurement GroupCommit(FileSystem* fs, const std::string& dir, int threads, siz
   std::vector<std::vector<double>> latencies(static_cast<size_t>(threads));
   std::atomic<bool> go{false};
   std::vector<std::thread> workers;
-  const uint64_t syncs_before = counting.syncs();
+  const uint64_t syncs_before = counting.file_syncs();
   const Clock::duration run =
       std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   for (int t = 0; t < threads; ++t) {
@@ -163,7 +111,7 @@ Measurement GroupCommit(FileSystem* fs, const std::string& dir, int threads, siz
   for (std::thread& worker : workers) worker.join();
   Measurement measurement;
   measurement.seconds = MillisSince(start) / 1000;
-  measurement.syncs = counting.syncs() - syncs_before;
+  measurement.syncs = counting.file_syncs() - syncs_before;
   for (const auto& mine : latencies) {
     measurement.latencies_ms.insert(measurement.latencies_ms.end(), mine.begin(), mine.end());
   }

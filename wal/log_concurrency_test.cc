@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/fault_injecting_file_system.h"
+#include "common/sync_hook_file_system.h"
 #include "common/random.h"
 #include "wal/log.h"
 
@@ -23,12 +24,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Forwards to FaultInjectingFileSystem, but WritableFile::Sync() of a log segment waits at a
-// gate that the test opens; so a test can hold a leader inside its fdatasync.
-class GatedFileSystem final : public FileSystem {
+// A gate for WritableFile::Sync() of a log segment, which the test opens; so a test can hold a
+// leader inside its fdatasync. Syncs go to a FaultInjectingFileSystem.
+class SyncGate {
  public:
-  explicit GatedFileSystem(FaultInjectingFileSystem* inner) : inner_(inner) {}
+  explicit SyncGate(FaultInjectingFileSystem* inner) : fs_(inner, [this] { Arrive(); }) {}
 
+  FileSystem* fs() { return &fs_; }
   void CloseGate() {
     std::lock_guard lock(mutex_);
     open_ = false;
@@ -48,60 +50,19 @@ class GatedFileSystem final : public FileSystem {
     return syncs_arrived_;
   }
 
-  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
-    PACT_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, inner_->NewWritableFile(path));
-    return std::unique_ptr<WritableFile>(new GatedFile(this, std::move(file)));
-  }
-  Result<std::unique_ptr<WritableFile>> OpenAppendableFile(const std::string& path) override {
-    PACT_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, inner_->OpenAppendableFile(path));
-    return std::unique_ptr<WritableFile>(new GatedFile(this, std::move(file)));
-  }
-  Result<std::unique_ptr<ReadableFile>> OpenReadableFile(const std::string& path) override {
-    return inner_->OpenReadableFile(path);
-  }
-  Status TruncateFile(const std::string& path, uint64_t size) override {
-    return inner_->TruncateFile(path, size);
-  }
-  Status RemoveFile(const std::string& path) override { return inner_->RemoveFile(path); }
-  Status RenameFile(const std::string& from, const std::string& to) override {
-    return inner_->RenameFile(from, to);
-  }
-  Status CreateDirs(const std::string& path) override { return inner_->CreateDirs(path); }
-  Status SyncDir(const std::string& dir) override { return inner_->SyncDir(dir); }
-  bool FileExists(const std::string& path) override { return inner_->FileExists(path); }
-  Result<uint64_t> FileSize(const std::string& path) override { return inner_->FileSize(path); }
-  Result<std::vector<std::string>> ListDir(const std::string& dir) override {
-    return inner_->ListDir(dir);
-  }
-
  private:
-  class GatedFile final : public WritableFile {
-   public:
-    GatedFile(GatedFileSystem* fs, std::unique_ptr<WritableFile> inner)
-        : fs_(fs), inner_(std::move(inner)) {}
-    Status Append(std::string_view data) override { return inner_->Append(data); }
-    Status Sync() override {
-      {
-        std::unique_lock lock(fs_->mutex_);
-        ++fs_->syncs_arrived_;
-        fs_->cv_.notify_all();
-        fs_->cv_.wait(lock, [&] { return fs_->open_; });
-      }
-      return inner_->Sync();
-    }
-    Status Close() override { return inner_->Close(); }
-    uint64_t Size() const override { return inner_->Size(); }
+  void Arrive() {
+    std::unique_lock lock(mutex_);
+    ++syncs_arrived_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+  }
 
-   private:
-    GatedFileSystem* const fs_;
-    const std::unique_ptr<WritableFile> inner_;
-  };
-
-  FaultInjectingFileSystem* const inner_;
   std::mutex mutex_;
   std::condition_variable cv_;
   bool open_ = true;
   int syncs_arrived_ = 0;
+  SyncHookFileSystem fs_;  // last: its hook uses the members above
 };
 
 LogOptions Options(const std::string& dir, uint64_t segment_bytes_max = uint64_t{64} << 20) {
@@ -165,13 +126,13 @@ bool Eventually(Predicate predicate) {
 TEST(LogGroupCommitTest, AppendsGoOnWhileTheLeaderSyncsAndFormTheNextGroup) {
   Watchdog watchdog(std::chrono::seconds(300), "AppendsGoOnWhileTheLeaderSyncsAndFormTheNextGroup");
   FaultInjectingFileSystem inner;
-  GatedFileSystem fs(&inner);
-  std::unique_ptr<Log> log = MustOpen(&fs, Options("/wal"));
-  const int gate_syncs = fs.syncs_arrived();  // the segment header's
+  SyncGate gate(&inner);
+  std::unique_ptr<Log> log = MustOpen(gate.fs(), Options("/wal"));
+  const int gate_syncs = gate.syncs_arrived();  // the segment header's
   const uint64_t syncs_before = inner.sync_count();
-  fs.CloseGate();
+  gate.CloseGate();
   auto leader = std::async(std::launch::async, [&] { return log->AppendDurable("leader"); });
-  ASSERT_TRUE(fs.WaitForSyncs(gate_syncs + 1));  // the leader is inside fdatasync
+  ASSERT_TRUE(gate.WaitForSyncs(gate_syncs + 1));  // the leader is inside fdatasync
 
   // The mutex is free: appends proceed (bounded wait so that a regression fails, not hangs).
   auto appends = std::async(std::launch::async, [&] {
@@ -186,9 +147,9 @@ TEST(LogGroupCommitTest, AppendsGoOnWhileTheLeaderSyncsAndFormTheNextGroup) {
   auto waiter_b = std::async(std::launch::async, [&] { return log->WaitDurable(4); });
   std::this_thread::sleep_for(20ms);  // let them block behind the leader
   EXPECT_EQ(waiter_a.wait_for(0s), std::future_status::timeout);
-  EXPECT_EQ(fs.syncs_arrived(), gate_syncs + 1) << "a follower synced while a leader was active";
+  EXPECT_EQ(gate.syncs_arrived(), gate_syncs + 1) << "a follower synced while a leader was active";
 
-  fs.OpenGate();
+  gate.OpenGate();
   auto lsn = leader.get();
   ASSERT_TRUE(lsn.ok());
   EXPECT_EQ(*lsn, 1u);
@@ -203,13 +164,13 @@ TEST(LogGroupCommitTest, AppendsGoOnWhileTheLeaderSyncsAndFormTheNextGroup) {
 TEST(LogGroupCommitTest, AFailedFsyncFailsTheLeaderAndEveryWaiter) {
   Watchdog watchdog(std::chrono::seconds(300), "AFailedFsyncFailsTheLeaderAndEveryWaiter");
   FaultInjectingFileSystem inner;
-  GatedFileSystem fs(&inner);
-  std::unique_ptr<Log> log = MustOpen(&fs, Options("/wal"));
+  SyncGate gate(&inner);
+  std::unique_ptr<Log> log = MustOpen(gate.fs(), Options("/wal"));
   ASSERT_TRUE(log->AppendDurable("durable").ok());
-  const int gate_syncs = fs.syncs_arrived();
-  fs.CloseGate();
+  const int gate_syncs = gate.syncs_arrived();
+  gate.CloseGate();
   auto leader = std::async(std::launch::async, [&] { return log->AppendDurable("leader"); });
-  ASSERT_TRUE(fs.WaitForSyncs(gate_syncs + 1));
+  ASSERT_TRUE(gate.WaitForSyncs(gate_syncs + 1));
   std::vector<std::future<Result<Lsn>>> followers;
   for (int i = 0; i < 4; ++i) {
     followers.push_back(
@@ -218,13 +179,13 @@ TEST(LogGroupCommitTest, AFailedFsyncFailsTheLeaderAndEveryWaiter) {
   ASSERT_TRUE(Eventually([&] { return log->last_lsn() == 6; }));
   std::this_thread::sleep_for(20ms);
   inner.FailSyncs(1);
-  fs.OpenGate();
+  gate.OpenGate();
   EXPECT_EQ(leader.get().status().code(), StatusCode::kIoError);
   for (auto& follower : followers) {
     EXPECT_EQ(follower.get().status().code(), StatusCode::kIoError);
   }
   // Nobody retried the fsync after the failure.
-  EXPECT_EQ(fs.syncs_arrived(), gate_syncs + 1);
+  EXPECT_EQ(gate.syncs_arrived(), gate_syncs + 1);
   EXPECT_EQ(log->durable_lsn(), 1u);
   EXPECT_EQ(log->Append("after").status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(log->WaitDurable(6).code(), StatusCode::kIoError);

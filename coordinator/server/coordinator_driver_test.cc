@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/fault_injecting_file_system.h"
+#include "common/sync_hook_file_system.h"
 #include "coordinator/single_replica_decision_log.h"
 #include "pact/rpc/Participant.h"
 #include "thrift/rpc_server.h"
@@ -25,65 +26,6 @@ namespace pact::coordinator {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A FileSystem whose file Sync() sleeps `sync_delay` first and is counted: a disk slow enough
-// for concurrent commits to meet in one group commit.
-class SlowSyncFileSystem final : public FileSystem {
- public:
-  explicit SlowSyncFileSystem(std::chrono::milliseconds sync_delay) : sync_delay_(sync_delay) {}
-
-  uint64_t file_syncs() const { return file_syncs_.load(); }
-  void set_sync_delay(std::chrono::milliseconds delay) { sync_delay_ = delay; }
-
-  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
-    PACT_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, base_.NewWritableFile(path));
-    return std::unique_ptr<WritableFile>(new File(this, std::move(file)));
-  }
-  Result<std::unique_ptr<WritableFile>> OpenAppendableFile(const std::string& path) override {
-    PACT_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, base_.OpenAppendableFile(path));
-    return std::unique_ptr<WritableFile>(new File(this, std::move(file)));
-  }
-  Result<std::unique_ptr<ReadableFile>> OpenReadableFile(const std::string& path) override {
-    return base_.OpenReadableFile(path);
-  }
-  Status TruncateFile(const std::string& path, uint64_t size) override {
-    return base_.TruncateFile(path, size);
-  }
-  Status RemoveFile(const std::string& path) override { return base_.RemoveFile(path); }
-  Status RenameFile(const std::string& from, const std::string& to) override {
-    return base_.RenameFile(from, to);
-  }
-  Status CreateDirs(const std::string& path) override { return base_.CreateDirs(path); }
-  Status SyncDir(const std::string& dir) override { return base_.SyncDir(dir); }
-  bool FileExists(const std::string& path) override { return base_.FileExists(path); }
-  Result<uint64_t> FileSize(const std::string& path) override { return base_.FileSize(path); }
-  Result<std::vector<std::string>> ListDir(const std::string& dir) override {
-    return base_.ListDir(dir);
-  }
-
- private:
-  class File final : public WritableFile {
-   public:
-    File(SlowSyncFileSystem* fs, std::unique_ptr<WritableFile> base)
-        : fs_(fs), base_(std::move(base)) {}
-    Status Append(std::string_view data) override { return base_->Append(data); }
-    Status Sync() override {
-      std::this_thread::sleep_for(fs_->sync_delay_.load());
-      ++fs_->file_syncs_;
-      return base_->Sync();
-    }
-    Status Close() override { return base_->Close(); }
-    uint64_t Size() const override { return base_->Size(); }
-
-   private:
-    SlowSyncFileSystem* const fs_;
-    std::unique_ptr<WritableFile> base_;
-  };
-
-  FaultInjectingFileSystem base_{7};
-  std::atomic<std::chrono::milliseconds> sync_delay_;
-  std::atomic<uint64_t> file_syncs_{0};
-};
 
 // A participant that votes as told and counts what it is asked, one call or one exchange batch
 // at a time. PREPARE answers can be late.
@@ -206,7 +148,11 @@ class CoordinatorDriverTest : public ::testing::Test {
     return done();
   }
 
-  SlowSyncFileSystem fs_{0ms};
+  // A disk whose fsync takes as long as a test wants: slow enough for concurrent commits to
+  // meet in one group commit.
+  FaultInjectingFileSystem disk_{7};
+  std::atomic<std::chrono::milliseconds> sync_delay_{0ms};
+  SyncHookFileSystem fs_{&disk_, [this] { std::this_thread::sleep_for(sync_delay_.load()); }};
   std::shared_ptr<FakeParticipant> participants_[2];
   std::vector<std::string> addresses_;
   std::vector<std::unique_ptr<rpc::RpcServer>> servers_;
@@ -243,7 +189,7 @@ TEST_F(CoordinatorDriverTest, NoVoteAbortsWithoutTicks) {
 
 TEST_F(CoordinatorDriverTest, ConcurrentCommitsShareFsyncsAndExchanges) {
   constexpr int kTxns = 8;
-  fs_.set_sync_delay(30ms);
+  sync_delay_.store(30ms);
   StartDriver(/*tick_ms=*/600000, /*calls_in_flight_per_participant=*/1);
   std::vector<TxnId> txns;
   for (int i = 0; i < kTxns; ++i) txns.push_back(BeginWithBranches());
@@ -276,7 +222,7 @@ TEST_F(CoordinatorDriverTest, DecisionPastTheDeadlineIsUnknownThenCommitted) {
   ASSERT_TRUE(txn.valid());
   // The decision becomes durable after the call's deadline: the call cannot say more than
   // UNKNOWN in time, and asking again later gets the decision.
-  fs_.set_sync_delay(500ms);
+  sync_delay_.store(500ms);
   EXPECT_EQ(Commit(txn, /*wait_ms=*/100).status().code(), StatusCode::kOutcomeUnknown);
   // No tick comes: the sender thread finishes phase 2.
   EXPECT_TRUE(Eventually([&] { return Sum(&FakeParticipant::commits) == 2; }));

@@ -405,8 +405,9 @@ std::optional<Result<PrepareResult>> PostgresResource::AnswerWithoutPrepare(
 Status PostgresResource::RolledBack(const BranchId& branch, PgConnection& conn,
                                     const Status& cause) {
   RollbackQuietly(conn);
-  return Status::Aborted(fmt::format("{}: preparing branch {} failed, the branch is rolled back: {}",
-                                     name_, branch, cause.message()));
+  return Status::Aborted(
+      fmt::format("{}: preparing branch {} failed, the branch is rolled back: {}", name_, branch,
+                  cause.message()));
 }
 
 Result<PrepareResult> PostgresResource::PrepareOnConnection(const BranchId& branch,
@@ -593,7 +594,8 @@ std::vector<Status> PostgresResource::CommitPreparedMany(const std::vector<Branc
   {
     std::lock_guard lock(mutex_);
     for (size_t i = 0; i < branches.size(); ++i) {
-      if (!branches[i].valid() || branches_.contains(branches[i])) continue;  // CommitPrepared says why
+      // Invalid or still active: CommitPrepared says why, below.
+      if (!branches[i].valid() || branches_.contains(branches[i])) continue;
       todo.push_back(i);
     }
   }
@@ -665,7 +667,8 @@ bool PostgresResource::WaitWalFlushed(PgConnection& conn) {
   constexpr int kAttemptsMax = 100;
   constexpr uint64_t kPauseMicros = 10 * kMicrosPerMilli;
   for (int attempt = 0; attempt < kAttemptsMax; ++attempt) {
-    Result<SqlResult> flushed = conn.Exec("SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn", params);
+    Result<SqlResult> flushed =
+        conn.Exec("SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn", params);
     if (!flushed.ok()) return false;
     if (flushed->rows.size() == 1 && flushed->rows[0][0] == "t") return true;
     clock_->SleepForMicros(kPauseMicros);

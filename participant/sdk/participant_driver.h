@@ -66,8 +66,8 @@ class ParticipantDriver {
       std::shared_ptr<Resource> resource, std::unique_ptr<CoordinatorChannel> coordinator);
 
   // Recovers the core from `records` (the WAL's, decoded) and `store_prepared`, starts
-  // carrying out the recovery's effects, and starts the ticker. `advertise` ("host:port") names this
-  // participant to the coordinator. Corruption when the records contradict each other.
+  // carrying out the recovery's effects, and starts the ticker. `advertise` ("host:port")
+  // names this participant to the coordinator. Corruption when the records contradict each other.
   Status Start(const std::vector<participant::ParticipantRecord>& records,
                const std::vector<BranchId>& store_prepared, const std::string& advertise);
   ~ParticipantDriver();  // Stop()s
