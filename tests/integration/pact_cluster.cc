@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -78,6 +79,13 @@ Status PactCluster::Launch(PactProcess& process, const std::string& fail_point) 
   spawn.argv.insert(spawn.argv.end(), process.args.begin(), process.args.end());
   spawn.env = {"PATH=/usr/bin:/bin", "HOME=/tmp"};
   if (!fail_point.empty()) spawn.env.push_back("PACT_FAIL_POINT=" + fail_point);
+  // A sanitizer build's settings (say halt_on_error=1, log_path=...) must reach the processes
+  // under test too, or their reports go unnoticed in a log nobody reads.
+  for (const char* name : {"TSAN_OPTIONS", "ASAN_OPTIONS", "UBSAN_OPTIONS"}) {
+    if (const char* value = std::getenv(name); value != nullptr) {
+      spawn.env.push_back(std::string(name) + "=" + value);
+    }
+  }
   spawn.output_path = process.log_path;
   const size_t log_start = ReadAll(process.log_path).size();
   PACT_ASSIGN_OR_RETURN(process.pid, Spawn(spawn));
