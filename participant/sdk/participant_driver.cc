@@ -45,13 +45,8 @@ Status ParticipantDriver::Start(const std::vector<participant::ParticipantRecord
     PACT_ASSIGN_OR_RETURN(recovered, core_->Recover(records, store_prepared));
     epoch_fence_.store(core_->epoch_fence());
   }
-  {
-    std::lock_guard lock(mutex_);
-    started_ = true;
-    state_changed_.notify_all();
-  }
-  // Recovery's records (the new INCARNATION first) are made durable here; its store
-  // operations and inquiries go to the worker pools, and their results are stepped there.
+  // Recovery's records (the new INCARNATION first) are durable before any request is stepped:
+  // every message of this incarnation depends on them, and they must come first in the log.
   wal::Lsn last = wal::kNoLsn;
   for (const participant::ParticipantRecord& record : recovered.persist) {
     Result<wal::Lsn> lsn = log_->Append(participant::EncodeRecord(record));
@@ -61,6 +56,12 @@ Status ParticipantDriver::Start(const std::vector<participant::ParticipantRecord
   if (last != wal::kNoLsn) {
     if (Status s = log_->WaitDurable(last); !s.ok()) FailStop(s);
   }
+  {
+    std::lock_guard lock(mutex_);
+    started_ = true;
+    state_changed_.notify_all();
+  }
+  // Its store operations and inquiries go to the worker pools; their results are stepped there.
   for (participant::ParticipantOutbound& outbound : recovered.send) {
     PACT_CHECK(!ReplyRouter::IsReplyAddress(outbound.to), "recovery answered {}", outbound.to);
     coordinator_pool_.Submit([this, message = std::move(outbound.message)] {
