@@ -580,8 +580,7 @@ Status PostgresResource::CommitPrepared(const BranchId& branch) {
                Result<SqlResult> done = conn->Exec("COMMIT PREPARED " + literal, {}, error);
                if (done.ok()) return true;
                if (error->sqlstate == kSqlStateUndefinedObject) {
-                 return Status::NotFound(fmt::format("{}: no prepared transaction '{}' (branch {})",
-                                                     name_, gid, branch));
+                 return NoPreparedTransaction(branch);
                }
                return done.status();
              })
@@ -589,72 +588,77 @@ Status PostgresResource::CommitPrepared(const BranchId& branch) {
 }
 
 std::vector<Status> PostgresResource::CommitPreparedMany(const std::vector<BranchId>& branches) {
-  std::vector<Status> out(branches.size());
-  std::vector<size_t> todo;
+  // Which branches go in the pipeline: the others (invalid ids, branches still active) get
+  // CommitPrepared's own answer.
+  std::vector<size_t> pipelined;
   {
     std::lock_guard lock(mutex_);
     for (size_t i = 0; i < branches.size(); ++i) {
-      // Invalid or still active: CommitPrepared says why, below.
-      if (!branches[i].valid() || branches_.contains(branches[i])) continue;
-      todo.push_back(i);
+      if (branches[i].valid() && !branches_.contains(branches[i])) pipelined.push_back(i);
     }
   }
-  Result<std::unique_ptr<PgConnection>> conn =
-      todo.size() >= 2 ? AcquireConnection() : Status::FailedPrecondition("fewer than two");
+  Result<std::unique_ptr<PgConnection>> conn = Status::FailedPrecondition("no pipeline");
+  if (pipelined.size() >= 2) conn = AcquireConnection();
   if (!conn.ok()) {
     // One by one, each with CommitPrepared's own reconnects and errors.
-    for (size_t i = 0; i < branches.size(); ++i) out[i] = CommitPrepared(branches[i]);
-    return out;
+    pipelined.clear();
   }
+  std::vector<Status> out(branches.size());
+  std::vector<bool> in_pipeline(branches.size(), false);
+  for (size_t i : pipelined) in_pipeline[i] = true;
   for (size_t i = 0; i < branches.size(); ++i) {
-    if (std::find(todo.begin(), todo.end(), i) == todo.end()) out[i] = CommitPrepared(branches[i]);
+    if (!in_pipeline[i]) out[i] = CommitPrepared(branches[i]);
   }
+  if (pipelined.empty()) return out;
 
-  std::vector<std::string> sql;
-  sql.reserve(todo.size() + 2);
-  sql.push_back("SET synchronous_commit TO off");
-  for (size_t k = 0; k < todo.size(); ++k) {
-    Result<std::string> literal = (*conn)->QuoteLiteral(branches[todo[k]].Gid(cluster_));
+  // SET, the COMMIT PREPAREDs but the last, RESET, the last COMMIT PREPARED.
+  std::vector<std::string> sql = {"SET synchronous_commit TO off"};
+  std::vector<size_t> statement_of(branches.size());  // index in `sql` of a branch's commit
+  for (size_t i : pipelined) {
+    Result<std::string> literal = (*conn)->QuoteLiteral(branches[i].Gid(cluster_));
     PACT_CHECK(literal.ok(), "a gid is ASCII: {}", literal.status().ToString());
-    if (k + 1 == todo.size()) sql.push_back("RESET synchronous_commit");
+    if (i == pipelined.back()) sql.push_back("RESET synchronous_commit");
+    statement_of[i] = sql.size();
     sql.push_back("COMMIT PREPARED " + *literal);
   }
+  const size_t set = 0;
+  const size_t reset = sql.size() - 2;
+  const size_t last = sql.size() - 1;
   std::vector<SqlStatement> statements;
   for (const std::string& text : sql) statements.push_back(SqlStatement{text, {}});
   std::vector<SqlError> errors;
   std::vector<Result<SqlResult>> results = (*conn)->ExecEach(statements, &errors);
 
-  // Statement index of todo[k]'s COMMIT PREPARED: after the SET, and the last after the RESET.
-  auto index_of = [&](size_t k) { return k + 1 == todo.size() ? k + 2 : k + 1; };
-  const size_t reset = todo.size();
-  const size_t last = index_of(todo.size() - 1);
+  for (size_t i : pipelined) {
+    const size_t statement = statement_of[i];
+    if (results[statement].ok()) continue;
+    out[i] = errors[statement].sqlstate == kSqlStateUndefinedObject
+                 ? NoPreparedTransaction(branches[i])
+                 : results[statement].status();
+  }
   // The last commit ran with the session's own setting and flushed the WAL past every earlier
   // commit record. If the SET failed, each commit flushed for itself.
-  bool flushed = (results[last].ok() && results[reset].ok()) || !results[0].ok();
-  for (size_t k = 0; k < todo.size(); ++k) {
-    const size_t i = todo[k];
-    const size_t statement = index_of(k);
-    if (results[statement].ok()) continue;
-    if (errors[statement].sqlstate == kSqlStateUndefinedObject) {
-      out[i] = Status::NotFound(fmt::format("{}: no prepared transaction '{}' (branch {})", name_,
-                                            branches[i].Gid(cluster_), branches[i]));
-    } else {
-      out[i] = results[statement].status();
+  const bool flushed = (results[last].ok() && results[reset].ok()) || !results[set].ok() ||
+                       WaitWalFlushed(**conn);
+  if (!flushed) {
+    for (size_t i : pipelined) {
+      if (i == pipelined.back() || !out[i].ok()) continue;
+      // Committed, but not known durable: CommitPrepared runs again later and finds the gid
+      // (the commit was lost with a crash of the server) or reports NotFound.
+      out[i] = Status::Unavailable(fmt::format(
+          "{}: COMMIT PREPARED of branch {} ran without waiting for its WAL flush, which could "
+          "not be confirmed",
+          name_, branches[i]));
     }
-  }
-  if (!flushed) flushed = WaitWalFlushed(**conn);
-  for (size_t k = 0; k + 1 < todo.size(); ++k) {
-    if (!out[todo[k]].ok() || flushed) continue;
-    // Committed, but not known durable: CommitPrepared runs again later and finds the gid (the
-    // commit was lost with a crash of the server) or reports NotFound.
-    out[todo[k]] = Status::Unavailable(fmt::format(
-        "{}: COMMIT PREPARED of branch {} ran without waiting for its WAL flush, which could not "
-        "be confirmed",
-        name_, branches[todo[k]]));
   }
   // A session left with synchronous_commit off must not serve another branch.
   if (results[reset].ok()) ReleaseConnection(std::move(*conn));
   return out;
+}
+
+Status PostgresResource::NoPreparedTransaction(const BranchId& branch) const {
+  return Status::NotFound(fmt::format("{}: no prepared transaction '{}' (branch {})", name_,
+                                      branch.Gid(cluster_), branch));
 }
 
 bool PostgresResource::WaitWalFlushed(PgConnection& conn) {

@@ -195,6 +195,8 @@ class PostgresResource final : public Resource {
   // After a failed PREPARE TRANSACTION on a lost connection: makes sure the gid is not prepared.
   Status RollbackPreparedAfterLostPrepare(const BranchId& branch, const Status& cause);
   Status RollbackPrepared(const BranchId& branch);
+  // NotFound for a COMMIT PREPARED that found no such gid.
+  Status NoPreparedTransaction(const BranchId& branch) const;
   // Waits (a bounded time) until the server's WAL is flushed up to its current insert position.
   bool WaitWalFlushed(PgConnection& conn);
 

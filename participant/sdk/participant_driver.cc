@@ -337,42 +337,39 @@ std::optional<protocol::Message> ParticipantDriver::CallCoordinator(
 
 std::vector<StoreResult> ParticipantDriver::RunStoreOps(const std::vector<StoreRequest>& requests) {
   std::vector<StoreResult> results;
-  results.reserve(requests.size());
-  for (const StoreRequest& request : requests) {
+  std::vector<size_t> commits, prepares, rollbacks;  // indices into requests, by operation
+  std::vector<BranchId> commit_branches, prepare_branches;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const StoreRequest& request = requests[i];
     results.push_back({request.op, request.branch, Status::Ok(), PrepareResult::kPrepared});
+    switch (request.op) {
+      case StoreOp::kCommitPrepared:
+        commits.push_back(i);
+        commit_branches.push_back(request.branch);
+        break;
+      case StoreOp::kPrepare:
+        prepares.push_back(i);
+        prepare_branches.push_back(request.branch);
+        break;
+      case StoreOp::kRollback:
+        rollbacks.push_back(i);
+        break;
+    }
   }
   // Every COMMIT PREPARED of the round in one go: with a batch from Participant.exchange, one
   // PostgreSQL round trip and one WAL flush instead of one of each per branch.
-  std::vector<size_t> commits;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    if (requests[i].op == StoreOp::kCommitPrepared) commits.push_back(i);
-  }
-  if (commits.size() > 1) {
-    std::vector<BranchId> branches;
-    for (size_t i : commits) branches.push_back(requests[i].branch);
-    std::vector<Status> committed = resource_->CommitPreparedMany(branches);
-    PACT_CHECK(committed.size() == branches.size(), "CommitPreparedMany answered {} of {}",
-               committed.size(), branches.size());
+  if (!commits.empty()) {
+    std::vector<Status> committed = resource_->CommitPreparedMany(commit_branches);
+    PACT_CHECK(committed.size() == commits.size(), "CommitPreparedMany answered {} of {}",
+               committed.size(), commits.size());
     for (size_t k = 0; k < commits.size(); ++k) results[commits[k]].status = committed[k];
-  } else if (commits.size() == 1) {
-    results[commits[0]].status = resource_->CommitPrepared(requests[commits[0]].branch);
-  }
-  for (size_t i : commits) {
-    if (results[i].status.ok()) FailPoint("participant.after_store_commit");
+    for (size_t i : commits) {
+      if (results[i].status.ok()) FailPoint("participant.after_store_commit");
+    }
   }
   // Every PREPARE of the round at once too: the store overlaps their round trips and flushes.
-  std::vector<size_t> prepares;
-  std::vector<BranchId> prepare_branches;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    if (requests[i].op != StoreOp::kPrepare) continue;
-    prepares.push_back(i);
-    prepare_branches.push_back(requests[i].branch);
-  }
   if (!prepares.empty()) {
-    std::vector<Result<PrepareResult>> prepared =
-        prepares.size() == 1 ? std::vector<Result<PrepareResult>>{resource_->Prepare(
-                                   prepare_branches[0])}
-                             : resource_->PrepareMany(prepare_branches);
+    std::vector<Result<PrepareResult>> prepared = resource_->PrepareMany(prepare_branches);
     PACT_CHECK(prepared.size() == prepares.size(), "PrepareMany answered {} of {}",
                prepared.size(), prepares.size());
     for (size_t k = 0; k < prepares.size(); ++k) {
@@ -380,14 +377,13 @@ std::vector<StoreResult> ParticipantDriver::RunStoreOps(const std::vector<StoreR
       result.status = prepared[k].status();
       if (prepared[k].ok()) result.prepared = *prepared[k];
     }
-    for (size_t k = 0; k < prepares.size(); ++k) {
-      if (prepared[k].ok() && *prepared[k] == PrepareResult::kPrepared) {
+    for (size_t i : prepares) {
+      if (results[i].status.ok() && results[i].prepared == PrepareResult::kPrepared) {
         FailPoint("participant.after_store_prepare");
       }
     }
   }
-  for (size_t i = 0; i < requests.size(); ++i) {
-    if (requests[i].op != StoreOp::kRollback) continue;
+  for (size_t i : rollbacks) {
     results[i].status = resource_->Rollback(requests[i].branch);
     if (results[i].status.ok()) FailPoint("participant.after_store_rollback");
   }
