@@ -233,10 +233,14 @@ void CoordinatorDriver::DeliverToCallers(Work& work) {
 
 void CoordinatorDriver::FinishAsync(Work& work) {
   DeliverToCallers(work);
+  if (work.to_participants.empty()) return;
+  std::vector<ParticipantSender::Outgoing> messages;
+  messages.reserve(work.to_participants.size());
   for (CoordinatorOutbound& outbound : work.to_participants) {
-    sender_->Send(outbound.to, std::move(outbound.message));
+    messages.push_back({std::move(outbound.to), std::move(outbound.message)});
   }
   work.to_participants.clear();
+  sender_->Send(std::move(messages));
 }
 
 void CoordinatorDriver::FailStop(const Status& status) {

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -51,8 +52,26 @@ class FakeParticipant final : public rpc::ParticipantIf {
     ++aborts;
     reply.outcome = rpc::Outcome::ABORTED;
   }
+  // While held, exchange calls wait at the door: whatever the coordinator sends meanwhile
+  // queues behind the call in flight.
+  void Hold() {
+    std::lock_guard<std::mutex> lock(door_mutex_);
+    held_ = true;
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(door_mutex_);
+      held_ = false;
+    }
+    door_opened_.notify_all();
+  }
+
   void exchange(std::vector<rpc::ParticipantAnswer>& answers,
                 const std::vector<rpc::ParticipantRequest>& requests) override {
+    {
+      std::unique_lock<std::mutex> lock(door_mutex_);
+      door_opened_.wait(lock, [this] { return !held_; });
+    }
     ++exchanges;
     for (const rpc::ParticipantRequest& request : requests) {
       rpc::ParticipantAnswer answer;
@@ -72,6 +91,11 @@ class FakeParticipant final : public rpc::ParticipantIf {
       answers.push_back(std::move(answer));
     }
   }
+
+ private:
+  std::mutex door_mutex_;
+  std::condition_variable door_opened_;
+  bool held_ = false;
 };
 
 class CoordinatorDriverTest : public ::testing::Test {
@@ -181,8 +205,10 @@ TEST_F(CoordinatorDriverTest, NoVoteAbortsWithoutTicks) {
   const TxnId txn = BeginWithBranches();
   ASSERT_TRUE(txn.valid());
   EXPECT_EQ(*Commit(txn), protocol::Outcome::kAborted);
-  // The branch that voted YES is told ABORT.
-  EXPECT_TRUE(Eventually([&] { return participants_[0]->aborts.load() == 1; }));
+  // The other branch is told ABORT: once when the NO aborts the transaction, and once more if
+  // its YES arrives after that (the core answers a late YES with ABORT), so at least once.
+  EXPECT_TRUE(Eventually([&] { return participants_[0]->aborts.load() >= 1; }));
+  EXPECT_LE(participants_[0]->aborts.load(), 2);
   EXPECT_EQ(Sum(&FakeParticipant::commits), 0);
   EXPECT_TRUE(Eventually([&] { return driver_->OpenTxns().empty(); }));
 }
@@ -193,14 +219,24 @@ TEST_F(CoordinatorDriverTest, ConcurrentCommitsShareFsyncsAndExchanges) {
   StartDriver(/*tick_ms=*/600000, /*calls_in_flight_per_participant=*/1);
   std::vector<TxnId> txns;
   for (int i = 0; i < kTxns; ++i) txns.push_back(BeginWithBranches());
-  // Slow votes: PREPAREs queue up while the first exchange is in flight.
-  for (auto& participant : participants_) participant->prepare_delay_ms = 20;
+  // The first exchange waits at the participants' door until every commit has sent its
+  // PREPAREs: they queue behind it, however slowly a loaded machine starts the threads.
+  for (auto& participant : participants_) participant->Hold();
   const uint64_t syncs = fs_.file_syncs();
   std::vector<std::thread> threads;
   std::vector<Result<protocol::Outcome>> outcomes(kTxns, Status::FailedPrecondition("not run"));
   for (int i = 0; i < kTxns; ++i) {
     threads.emplace_back([&, i] { outcomes[i] = Commit(txns[i], /*wait_ms=*/8000); });
   }
+  EXPECT_TRUE(Eventually([&] {
+    const std::vector<TxnView> open = driver_->OpenTxns();
+    return std::all_of(open.begin(), open.end(), [](const TxnView& view) {
+      return view.state == TxnState::kPreparing;
+    });
+  }));
+  // A PREPARE enters its outbox just after its transaction enters kPreparing.
+  std::this_thread::sleep_for(50ms);
+  for (auto& participant : participants_) participant->Release();
   for (std::thread& thread : threads) thread.join();
   for (const auto& outcome : outcomes) {
     ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();

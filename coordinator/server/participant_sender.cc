@@ -33,23 +33,32 @@ ParticipantSender::ParticipantSender(const ParticipantSenderOptions& options,
 
 ParticipantSender::~ParticipantSender() { Stop(); }
 
-void ParticipantSender::Send(const std::string& address, protocol::Message message) {
-  std::lock_guard lock(mutex_);
+void ParticipantSender::Send(std::vector<Outgoing> messages) {
+  size_t calls_to_start = 0;
+  {
+    std::lock_guard lock(mutex_);
+    for (Outgoing& outgoing : messages) {
+      if (QueueLocked(std::move(outgoing))) ++calls_to_start;
+    }
+  }
+  for (size_t i = 0; i < calls_to_start; ++i) changed_.notify_one();
+}
+
+bool ParticipantSender::QueueLocked(Outgoing outgoing) {
   if (stopping_ || queued_ >= options_.queued_sends_max) {
     ++dropped_;
-    return;
+    return false;
   }
-  const OutboxKey key{address, LaneOf(message)};
+  const OutboxKey key{std::move(outgoing.to), LaneOf(outgoing.message)};
   Outbox& outbox = outboxes_[key];
-  outbox.queued.push_back(std::move(message));
+  outbox.queued.push_back(std::move(outgoing.message));
   ++queued_;
   // A call in flight takes what queued meanwhile when it ends; start another only below the
   // limit, so that messages wait for a batch rather than each getting a call of its own.
-  if (outbox.calls_in_flight < options_.calls_in_flight_per_participant) {
-    ++outbox.calls_in_flight;
-    ready_.push_back(key);
-    changed_.notify_one();
-  }
+  if (outbox.calls_in_flight >= options_.calls_in_flight_per_participant) return false;
+  ++outbox.calls_in_flight;
+  ready_.push_back(key);
+  return true;
 }
 
 void ParticipantSender::Stop() {

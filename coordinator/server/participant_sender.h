@@ -59,9 +59,13 @@ class ParticipantSender {
   ParticipantSender(const ParticipantSenderOptions& options, ReplyHandler on_replies);
   ~ParticipantSender();  // Stop()s
 
-  // Queues `message` (PrepareRequest, BranchCommitRequest or BranchAbortRequest) for the
-  // participant at `address` ("host:port").
-  void Send(const std::string& address, protocol::Message message);
+  struct Outgoing {
+    std::string to;  // the participant's address ("host:port")
+    protocol::Message message;  // PrepareRequest, BranchCommitRequest or BranchAbortRequest
+  };
+  // Queues `messages` under one lock: messages produced together leave together, even when a
+  // loaded machine would let a call start and finish between one message and the next.
+  void Send(std::vector<Outgoing> messages);
   void Stop();
 
   uint64_t dropped() const;
@@ -78,6 +82,8 @@ class ParticipantSender {
     size_t calls_in_flight = 0;
   };
   static Lane LaneOf(const protocol::Message& message);
+  // Queues one message; true if its outbox needs a call started.
+  bool QueueLocked(Outgoing outgoing);
   void Work();
   // Sends `batch` to `address` in one call and hands on the replies.
   void Exchange(const std::string& address, const std::vector<protocol::Message>& batch);
