@@ -2,17 +2,22 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <utility>
+
 #include "common/check.h"
 
 namespace pact::coordinator {
 namespace {
 
-// What replay learns: the highest epoch and the chosen, not ended decisions in log order.
+// What replay learns: the highest epoch, every committed transaction, and the chosen, not
+// ended decisions in log order.
 struct ReplayState {
   uint64_t epoch = 0;
-  std::map<TxnId, CommitDecision> unended;
-  std::vector<TxnId> order;
-  std::set<TxnId> ever_committed;
+  CommittedTxns committed;
+  // Keyed by txid; the value's first is the decision's place in the log.
+  std::map<TxnId, std::pair<uint64_t, CommitDecision>> unended;
+  uint64_t commits = 0;
 
   Status Apply(wal::Lsn lsn, std::string_view bytes) {
     PACT_ASSIGN_OR_RETURN(DecisionLogEntry entry, DecodeEntry(bytes));
@@ -26,12 +31,13 @@ struct ReplayState {
         return Status::Ok();
       case DecisionLogEntry::Kind::kCommit:
         if (entry.epoch != epoch) return corrupt("COMMIT outside its leader's epoch");
-        if (!ever_committed.insert(entry.decision.txn).second) return corrupt("second COMMIT");
-        order.push_back(entry.decision.txn);
-        unended.emplace(entry.decision.txn, std::move(entry.decision));
+        if (committed.Contains(entry.decision.txn)) return corrupt("second COMMIT");
+        committed.Add(entry.decision.txn);
+        unended.emplace(entry.decision.txn,
+                        std::make_pair(commits++, std::move(entry.decision)));
         return Status::Ok();
       case DecisionLogEntry::Kind::kEnd:
-        if (!ever_committed.contains(entry.decision.txn)) return corrupt("END without COMMIT");
+        if (!committed.Contains(entry.decision.txn)) return corrupt("END without COMMIT");
         unended.erase(entry.decision.txn);
         return Status::Ok();
     }
@@ -54,12 +60,15 @@ Result<std::unique_ptr<SingleReplicaDecisionLog>> SingleReplicaDecisionLog::Open
   PACT_ASSIGN_OR_RETURN(
       wal::Lsn lsn, self->log_->AppendDurable(EncodeEntry(DecisionLogEntry::Epoch(self->epoch_))));
   (void)lsn;
-  for (const TxnId& txn : state.order) {
-    auto it = state.unended.find(txn);
-    if (it == state.unended.end()) continue;
-    self->chosen_.insert(txn);
-    self->unended_.push_back(std::move(it->second));
+  std::vector<std::pair<uint64_t, CommitDecision>> unended;
+  for (auto& [txn, placed] : state.unended) unended.push_back(std::move(placed));
+  std::sort(unended.begin(), unended.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [place, decision] : unended) {
+    self->chosen_.insert(decision.txn);
+    self->unended_.push_back(std::move(decision));
   }
+  self->committed_ = std::move(state.committed);
   return self;
 }
 

@@ -19,6 +19,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/file_system.h"
@@ -34,6 +35,7 @@ class SingleReplicaDecisionLog final : public DecisionLog {
 
   uint64_t epoch() const override { return epoch_; }
   const std::vector<CommitDecision>& unended() const override { return unended_; }
+  CommittedTxns TakeCommitted() override { return std::exchange(committed_, {}); }
   Status Propose(const CommitDecision& decision) override;
   FlushTicket StartFlush() override;
   Status WaitFlush(FlushTicket ticket) override;
@@ -53,6 +55,7 @@ class SingleReplicaDecisionLog final : public DecisionLog {
   std::unique_ptr<wal::Log> log_;
   uint64_t epoch_ = 0;
   std::vector<CommitDecision> unended_;
+  CommittedTxns committed_;  // COMMITs replayed at open
   std::map<wal::Lsn, TxnId> pending_;  // proposed and appended, not yet chosen; by LSN
   std::set<TxnId> pending_txns_;       // the same transactions, to find repeated proposals
   std::set<TxnId> chosen_;             // durable COMMIT, END not recorded

@@ -59,6 +59,13 @@ TEST(SingleReplicaDecisionLogTest, ChosenOnlyOnceDurable) {
   log.reset();
   log = Open(&fs);
   EXPECT_EQ(log->unended(), (std::vector<CommitDecision>{Decision(1, 2)}));
+  // Ended or not, every chosen COMMIT is in the committed set; the lost proposal is not.
+  CommittedTxns committed = log->TakeCommitted();
+  EXPECT_EQ(committed.size(), 2u);
+  EXPECT_TRUE(committed.Contains({1, 1}));
+  EXPECT_TRUE(committed.Contains({1, 2}));
+  EXPECT_FALSE(committed.Contains({1, 3}));
+  EXPECT_EQ(log->TakeCommitted().size(), 0u) << "moved out";
 }
 
 TEST(SingleReplicaDecisionLogTest, TornTailsNeverInventOrLoseChosenDecisions) {

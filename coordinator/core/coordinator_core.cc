@@ -25,7 +25,6 @@ Status CoordinatorOptions::Validate() const {
   if (prepare_resend_ticks == 0) return bad("prepare_resend_ticks");
   if (commit_resend_ticks_min == 0) return bad("commit_resend_ticks_min");
   if (commit_resend_ticks_max < commit_resend_ticks_min) return bad("commit_resend_ticks_max");
-  if (finished_txns_remembered_max == 0) return bad("finished_txns_remembered_max");
   return Status::Ok();
 }
 
@@ -46,8 +45,9 @@ std::string_view Name(TxnState state) {
 }
 
 CoordinatorCore::CoordinatorCore(const CoordinatorOptions& options, std::string name,
-                                 uint64_t epoch, const std::vector<CommitDecision>& unended)
-    : options_(options), name_(std::move(name)), epoch_(epoch) {
+                                 uint64_t epoch, const std::vector<CommitDecision>& unended,
+                                 CommittedTxns committed)
+    : options_(options), name_(std::move(name)), epoch_(epoch), committed_(std::move(committed)) {
   PACT_CHECK_OK(options_.Validate());
   PACT_CHECK(epoch_ > 0, "epoch 0 is never granted");
   for (const CommitDecision& decision : unended) {
@@ -62,6 +62,7 @@ CoordinatorCore::CoordinatorCore(const CoordinatorOptions& options, std::string 
     }
     const bool inserted = txns_.emplace(decision.txn, std::move(txn)).second;
     PACT_CHECK(inserted, "decision {} resumed twice", decision.txn);
+    committed_.Add(decision.txn);  // the log's committed set has it; callers' sets may not
   }
 }
 
@@ -137,12 +138,10 @@ CoordinatorEffects CoordinatorCore::OnCommit(std::string_view from,
   CoordinatorEffects fx;
   auto it = txns_.find(m.txn);
   if (it == txns_.end()) {
-    // Not open: answer only what we know for certain. A committed transaction is forgotten
-    // after END, so "not here" alone does not mean aborted.
-    const std::optional<Finished> finished = FinishedOutcome(m.txn);
-    // A finished transaction's COMMIT was chosen before it finished: nothing to wait for (and
-    // the log no longer reports it chosen once END is recorded, so a gate would never open).
-    const Outcome outcome = finished ? finished->outcome : Outcome::kUnknown;
+    // Not open: answer only what we know for certain. A COMMIT was chosen before the
+    // transaction ended: nothing to wait for (and the log no longer reports it chosen once END
+    // is recorded, so a gate would never open).
+    const Outcome outcome = EndedOutcome(m.txn).value_or(Outcome::kUnknown);
     fx.send.push_back({std::string(from), protocol::CommitReply{epoch_, m.txn, outcome}, {}});
     return fx;
   }
@@ -166,8 +165,7 @@ CoordinatorEffects CoordinatorCore::OnAbort(std::string_view from,
   Outcome outcome = Outcome::kUnknown;
   TxnId needs;
   if (it == txns_.end()) {
-    const std::optional<Finished> finished = FinishedOutcome(m.txn);
-    if (finished) outcome = finished->outcome;  // chosen before it finished: no gate
+    outcome = EndedOutcome(m.txn).value_or(Outcome::kUnknown);  // chosen before it ended: no gate
   } else if (it->second.state == TxnState::kActive || it->second.state == TxnState::kPreparing) {
     AbortTxn(it->second, fx);  // erases it
     outcome = Outcome::kAborted;
@@ -190,8 +188,8 @@ CoordinatorEffects CoordinatorCore::OnOutcome(std::string_view from,
       outcome = Outcome::kCommitted;
       needs = m.txn;
     }
-  } else if (const std::optional<Finished> finished = FinishedOutcome(m.txn)) {
-    outcome = finished->outcome;  // chosen before it finished: no gate
+  } else if (const std::optional<Outcome> ended = EndedOutcome(m.txn)) {
+    outcome = *ended;  // chosen before it ended: no gate
   } else if (m.txn.epoch < epoch_ || (m.txn.epoch == epoch_ && m.txn.sequence < next_sequence_)) {
     // Presumed abort. An older epoch is closed: its leader can choose nothing any more, and
     // every COMMIT it chose is in txns_ until END. Of our own epoch, a transaction that is not
@@ -206,8 +204,7 @@ CoordinatorEffects CoordinatorCore::OnOutcome(std::string_view from,
 CoordinatorEffects CoordinatorCore::OnVote(std::string_view from, const protocol::VoteReply& m) {
   auto it = txns_.find(m.branch.txn);
   if (it == txns_.end()) {
-    const std::optional<Finished> finished = FinishedOutcome(m.branch.txn);
-    if (m.vote == Vote::kYes && finished && finished->outcome == Outcome::kAborted) {
+    if (m.vote == Vote::kYes && EndedOutcome(m.branch.txn) == Outcome::kAborted) {
       // A YES that arrived after we aborted: tell the branch at once instead of leaving it in
       // doubt until it asks.
       CoordinatorEffects fx;
@@ -250,7 +247,7 @@ CoordinatorEffects CoordinatorCore::OnAck(const protocol::AckReply& m) {
     } else {
       ++stats_.aborted;
     }
-    Finish(txn.id, m.outcome, /*chosen=*/false);
+    Finish(txn.id, m.outcome);
     return fx;
   }
   if (m.outcome != Outcome::kCommitted) {
@@ -266,7 +263,7 @@ CoordinatorEffects CoordinatorCore::OnAck(const protocol::AckReply& m) {
   if (all) {
     fx.record_end.push_back(txn.id);
     ++stats_.committed;
-    Finish(txn.id, Outcome::kCommitted, /*chosen=*/true);
+    Finish(txn.id, Outcome::kCommitted);
   }
   return fx;
 }
@@ -330,7 +327,7 @@ void CoordinatorCore::StartCommit(Txn& txn, CoordinatorEffects& fx) {
     // Nothing enlisted, nothing to make durable.
     ReplyToWaiters(txn, Outcome::kCommitted, fx);
     ++stats_.committed_read_only;
-    Finish(txn.id, Outcome::kCommitted, /*chosen=*/false);
+    Finish(txn.id, Outcome::kCommitted);
   } else if (txn.branches.size() == 1) {
     StartOnePhase(txn, fx);
   } else {
@@ -360,7 +357,7 @@ void CoordinatorCore::Decide(Txn& txn, CoordinatorEffects& fx) {
     // Every branch READ_ONLY: all of them are finished and none is in doubt.
     ReplyToWaiters(txn, Outcome::kCommitted, fx);
     ++stats_.committed_read_only;
-    Finish(txn.id, Outcome::kCommitted, /*chosen=*/false);
+    Finish(txn.id, Outcome::kCommitted);
     return;
   }
   SetState(txn, TxnState::kDeciding);
@@ -379,7 +376,7 @@ void CoordinatorCore::AbortTxn(Txn& txn, CoordinatorEffects& fx) {
   }
   ReplyToWaiters(txn, Outcome::kAborted, fx);
   ++stats_.aborted;
-  Finish(txn.id, Outcome::kAborted, /*chosen=*/false);
+  Finish(txn.id, Outcome::kAborted);
 }
 
 void CoordinatorCore::SendPrepares(const Txn& txn, CoordinatorEffects& fx) const {
@@ -410,15 +407,13 @@ void CoordinatorCore::ReplyToWaiters(const Txn& txn, Outcome outcome,
   }
 }
 
-void CoordinatorCore::Finish(TxnId id, Outcome outcome, bool chosen) {
+void CoordinatorCore::Finish(TxnId id, Outcome outcome) {
   PACT_CHECK(outcome == Outcome::kCommitted || outcome == Outcome::kAborted);
   const size_t erased = txns_.erase(id);
   PACT_CHECK(erased == 1, "finish of {} which is not open", id);
-  if (finished_.emplace(id, Finished{outcome, chosen}).second) finished_order_.push_back(id);
-  while (finished_order_.size() > options_.finished_txns_remembered_max) {
-    finished_.erase(finished_order_.front());
-    finished_order_.pop_front();
-  }
+  // An abort needs no record: a transaction of this epoch that was issued, is not open and is
+  // not committed, aborted.
+  if (outcome == Outcome::kCommitted) committed_.Add(id);
 }
 
 void CoordinatorCore::SetState(Txn& txn, TxnState state) {
@@ -426,10 +421,13 @@ void CoordinatorCore::SetState(Txn& txn, TxnState state) {
   txn.state_tick = now_ticks_;
 }
 
-std::optional<CoordinatorCore::Finished> CoordinatorCore::FinishedOutcome(const TxnId& id) const {
-  auto it = finished_.find(id);
-  if (it == finished_.end()) return std::nullopt;
-  return it->second;
+std::optional<Outcome> CoordinatorCore::EndedOutcome(const TxnId& id) const {
+  if (txns_.contains(id)) return std::nullopt;
+  if (committed_.Contains(id)) return Outcome::kCommitted;
+  if (id.epoch == epoch_ && id.sequence != 0 && id.sequence < next_sequence_) {
+    return Outcome::kAborted;
+  }
+  return std::nullopt;
 }
 
 bool CoordinatorCore::AllVoted(const Txn& txn) const {
@@ -461,11 +459,11 @@ std::vector<TxnView> CoordinatorCore::OpenTxns() const {
 }
 
 void CoordinatorCore::CheckInvariants() const {
-  PACT_CHECK(finished_.size() == finished_order_.size());
-  PACT_CHECK(finished_.size() <= options_.finished_txns_remembered_max);
   for (const auto& [id, txn] : txns_) {
     PACT_CHECK(id == txn.id && id.valid(), "txn key {} holds {}", id, txn.id);
-    PACT_CHECK(!finished_.contains(id), "{} both open and finished", id);
+    // Only a COMMIT resumed from the log is both open and committed.
+    PACT_CHECK(!committed_.Contains(id) || (id.epoch < epoch_ && txn.state == TxnState::kCommitting),
+               "{} both open and committed", id);
     PACT_CHECK(txn.began_tick <= txn.state_tick && txn.state_tick <= now_ticks_);
     // A leader decides only its own epoch; older epochs survive only as chosen COMMITs.
     if (id.epoch == epoch_) {

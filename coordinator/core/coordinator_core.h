@@ -15,13 +15,18 @@
 // not chosen to commit are aborted: outcome inquiries about them answer ABORTED, because their
 // epoch is closed.
 //
+// What it answers about a transaction that is not open: COMMITTED if it is among the committed
+// transactions (every COMMIT the decision log holds, and every commit of this epoch);
+// otherwise, for a transaction of this epoch that was issued, ABORTED (this leader saw it end).
+// For an older epoch without a COMMIT in the log, a client's commit or abort hears UNKNOWN:
+// one-phase and read-only commits leave no COMMIT in the log.
+//
 // Not thread-safe; deterministic: the same inputs give the same effects (ordered containers
 // only).
 #ifndef PACT_COORDINATOR_CORE_COORDINATOR_CORE_H_
 #define PACT_COORDINATOR_CORE_COORDINATOR_CORE_H_
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -31,6 +36,7 @@
 #include "common/protocol.h"
 #include "common/status.h"
 #include "common/txn_id.h"
+#include "coordinator/core/committed_txns.h"
 #include "coordinator/core/decision.h"
 
 namespace pact::coordinator {
@@ -43,7 +49,6 @@ struct CoordinatorOptions {
   uint64_t prepare_resend_ticks = 12;            // PREPARE resent to branches that did not vote
   uint64_t commit_resend_ticks_min = 6;          // phase 2 (and one-phase) resend backoff, first
   uint64_t commit_resend_ticks_max = 96;         // ... and largest interval
-  uint32_t finished_txns_remembered_max = 4096;  // outcomes kept to answer late requests
 
   // InvalidArgument naming the first bad field.
   Status Validate() const;
@@ -98,8 +103,9 @@ class CoordinatorCore {
   // A leader of `epoch` (granted by the decision log, durable there) that resumes `unended`:
   // COMMIT decisions chosen earlier, of this or older epochs, whose END was not recorded.
   // The first Tick() sends their COMMITs.
+  // `committed`: every transaction whose COMMIT the decision log held when it was opened.
   CoordinatorCore(const CoordinatorOptions& options, std::string name, uint64_t epoch,
-                  const std::vector<CommitDecision>& unended);
+                  const std::vector<CommitDecision>& unended, CommittedTxns committed = {});
 
   CoordinatorEffects Step(std::string_view from, const protocol::Message& message);
   // The decision log chose COMMIT for `txn`. Ignored unless the transaction is kDeciding here.
@@ -136,11 +142,6 @@ class CoordinatorCore {
     std::vector<Branch> branches{};      // ascending numbers
     std::vector<std::string> waiters{};  // clients waiting for the CommitReply
   };
-  struct Finished {
-    protocol::Outcome outcome;
-    bool chosen;  // committed through the decision log
-  };
-
   CoordinatorEffects OnBegin(std::string_view from, const protocol::BeginRequest& m);
   CoordinatorEffects OnEnlist(std::string_view from, const protocol::EnlistRequest& m);
   CoordinatorEffects OnCommit(std::string_view from, const protocol::CommitRequest& m);
@@ -159,10 +160,11 @@ class CoordinatorCore {
   void SendPrepares(const Txn& txn, CoordinatorEffects& fx) const;
   void SendCommits(const Txn& txn, CoordinatorEffects& fx) const;
   void ReplyToWaiters(const Txn& txn, protocol::Outcome outcome, CoordinatorEffects& fx) const;
-  // Removes the transaction (which must be in txns_) and remembers its outcome.
-  void Finish(TxnId id, protocol::Outcome outcome, bool chosen);  // by value: txn.id dies
+  // Removes the transaction (which must be in txns_) and remembers a commit.
+  void Finish(TxnId id, protocol::Outcome outcome);  // by value: txn.id dies
   void SetState(Txn& txn, TxnState state);
-  std::optional<Finished> FinishedOutcome(const TxnId& id) const;
+  // The outcome of a transaction that is not open, when it is certain (see the file comment).
+  std::optional<protocol::Outcome> EndedOutcome(const TxnId& id) const;
   bool AllVoted(const Txn& txn) const;
   Branch* FindBranch(Txn& txn, uint32_t number);
 
@@ -172,8 +174,7 @@ class CoordinatorCore {
   uint64_t now_ticks_ = 0;
   uint64_t next_sequence_ = 1;
   std::map<TxnId, Txn> txns_;
-  std::map<TxnId, Finished> finished_;  // bounded by finished_txns_remembered_max
-  std::deque<TxnId> finished_order_;    // oldest first, for eviction
+  CommittedTxns committed_;  // open transactions only once resumed from the log
   CoordinatorStats stats_;
 };
 

@@ -255,6 +255,60 @@ TEST_F(CoordinatorCoreTest, ChosenDecisionIsNeverAbandoned) {
       Outcome::kUnknown);
 }
 
+TEST_F(CoordinatorCoreTest, AClientAskingLongAfterTheEndHearsTheOutcome) {
+  // Thousands of transactions later (a client whose reply was lost retries late), the
+  // answer is still certain: one-phase commit, two-phase commit, abort, read-only.
+  auto commit = [&](const TxnId& t) {
+    return Sent<protocol::CommitReply>(Step("k1", protocol::CommitRequest{t}));
+  };
+  const TxnId one_phase = Begin();
+  Enlist(one_phase, "p1");
+  commit(one_phase);
+  Step("p1", protocol::AckReply{5, BranchId{one_phase, 1}, Outcome::kCommitted});
+  const TxnId aborted = Begin();
+  Step("k1", protocol::AbortRequest{aborted});
+  const TxnId two_phase = Begin();
+  Enlist(two_phase, "p1");
+  Enlist(two_phase, "p2");
+  commit(two_phase);
+  CastVote(two_phase, 1, Vote::kYes);
+  CastVote(two_phase, 2, Vote::kYes);
+  core_.OnChosen(two_phase);
+  Step("p1", protocol::AckReply{5, BranchId{two_phase, 1}, Outcome::kCommitted});
+  Step("p2", protocol::AckReply{5, BranchId{two_phase, 2}, Outcome::kCommitted});
+  ASSERT_FALSE(core_.View(two_phase).has_value());
+  for (int i = 0; i < 5000; ++i) Step("k1", protocol::AbortRequest{Begin()});
+  EXPECT_EQ(commit(one_phase)[0].second.outcome, Outcome::kCommitted);
+  EXPECT_EQ(commit(two_phase)[0].second.outcome, Outcome::kCommitted);
+  EXPECT_EQ(commit(aborted)[0].second.outcome, Outcome::kAborted);
+  EXPECT_EQ(Sent<protocol::AbortReply>(Step("k1", protocol::AbortRequest{two_phase}))[0]
+                .second.outcome,
+            Outcome::kCommitted);
+  // A YES that arrives that late for an aborted transaction is still told to abort.
+  EXPECT_EQ(Sent<protocol::BranchAbortRequest>(CastVote(aborted, 1, Vote::kYes)).size(), 1u);
+}
+
+TEST(CoordinatorCoreRestartTest, AnswersFromTheLogsCommitsAfterARestart) {
+  CommittedTxns committed;
+  committed.Add({4, 7});  // committed and ended before the restart
+  CoordinatorCore core(Options(), "c1", 5, {}, std::move(committed));
+  core.CheckInvariants();
+  auto commit = [&](const TxnId& t) {
+    return Sent<protocol::CommitReply>(core.Step("k1", protocol::CommitRequest{t}))[0]
+        .second.outcome;
+  };
+  EXPECT_EQ(commit({4, 7}), Outcome::kCommitted);
+  EXPECT_EQ(Sent<protocol::AbortReply>(core.Step("k1", protocol::AbortRequest{{4, 7}}))[0]
+                .second.outcome,
+            Outcome::kCommitted);
+  EXPECT_EQ(Sent<protocol::OutcomeReply>(core.Step("p1", protocol::OutcomeRequest{5, {4, 7}}))[0]
+                .second.outcome,
+            Outcome::kCommitted);
+  // No COMMIT in the log: aborted, or committed in one phase or read-only, which leave no
+  // COMMIT there. A client is told only what is certain.
+  EXPECT_EQ(commit({4, 6}), Outcome::kUnknown);
+}
+
 TEST(CoordinatorCoreRestartTest, ResumesUnendedDecisionsAndAbortsOlderEpochs) {
   const CommitDecision d{TxnId{4, 9}, {{1, "p1"}, {2, "p2"}}};
   CoordinatorCore core(Options(), "c1", 5, {d});

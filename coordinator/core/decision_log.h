@@ -21,6 +21,7 @@
 
 #include "common/status.h"
 #include "common/txn_id.h"
+#include "coordinator/core/committed_txns.h"
 #include "coordinator/core/decision.h"
 
 namespace pact::coordinator {
@@ -43,6 +44,10 @@ class DecisionLog {
   // COMMIT decisions chosen before this log was opened whose END was not recorded, in the
   // order they were chosen. The new leader must drive them to every branch.
   virtual const std::vector<CommitDecision>& unended() const = 0;
+
+  // Every transaction whose COMMIT was chosen before this log was opened, ended or not, for the
+  // leader to answer clients that ask again. Moves the set out: a second call returns it empty.
+  virtual CommittedTxns TakeCommitted() = 0;
 
   // Proposes COMMIT. The decision is chosen later (TakeChosen reports it). Proposing a txn that
   // is already proposed or chosen is a no-op. Errors are fatal for the leader (it stops).

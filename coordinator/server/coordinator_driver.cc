@@ -28,7 +28,7 @@ CoordinatorDriver::CoordinatorDriver(const DriverOptions& options, std::string n
       clock_(clock),
       epoch_(log->epoch()),
       log_(std::move(log)),
-      core_(options.core, name_, epoch_, log_->unended()) {
+      core_(options.core, name_, epoch_, log_->unended(), log_->TakeCommitted()) {
   sender_ = std::make_unique<ParticipantSender>(
       options_.sender, [this](std::vector<ParticipantSender::Reply> replies) {
         OnSenderReplies(std::move(replies));

@@ -365,10 +365,10 @@ int Settle(const SettleFlags& flags) {
       if (outcome.kind != OutcomeKind::kUnknown) {
         t->outcome = outcome.kind;
       } else if (epoch.has_value() && t->txid.epoch < *epoch) {
-        // A leader of a newer epoch keeps, of older epochs, only the COMMITs it must still
-        // drive, and answers those at once. UNKNOWN from it is final: the transaction ended
-        // before that leader began (committed and finished, or aborted), and only the ledgers
-        // can tell which now.
+        // A leader of a newer epoch answers COMMITTED for every COMMIT its decision log holds.
+        // UNKNOWN from it is final: the transaction ended before that leader began without a
+        // COMMIT in the log - aborted, or committed in one phase (a single branch), which
+        // leaves none - and only the ledgers can tell which now.
         ++forgotten;
       } else {
         still.push_back(t);
@@ -381,7 +381,7 @@ int Settle(const SettleFlags& flags) {
   for (const TransferOutcome& t : *records) unknown_after += t.outcome == OutcomeKind::kUnknown;
   std::printf(
       "settle: %zu transfers were in doubt; Pact answered %zu of them in %.1f s; %zu stay unknown "
-      "(%zu began under a coordinator that was restarted since, which no longer remembers them)\n",
+      "(%zu began under a coordinator that was restarted since and left no COMMIT in its log)\n",
       unknown_before, unknown_before - unknown_after, SecondsSince(start), unknown_after,
       forgotten);
   if (Status s = WriteOutcomes(flags.outcomes, *records); !s.ok()) {

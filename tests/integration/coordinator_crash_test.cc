@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -333,6 +334,44 @@ TEST_F(CoordinatorCrashTest, BranchAbandonedByACrashedCoordinatorReleasesItsLock
       },
       10000))
       << "only the new transfer is applied, and nothing stays open";
+}
+
+// A client whose reply was lost asks again - here after a kill -9 and a restart, for a
+// transaction that ended before the kill. The new leader has a new epoch and holds nothing of
+// it open; it answers from the COMMITs in its decision log, not UNKNOWN.
+TEST_F(CoordinatorCrashTest, CommittedTransactionIsAnsweredCommittedAfterARestart) {
+  auto client = Client::Create(ClientOptions{.coordinators = {cluster_->coordinator_address()}});
+  ASSERT_TRUE(client.ok());
+  auto transfer = [&](int amount) -> std::optional<TxnId> {
+    auto txn = (*client)->Begin();
+    if (!txn.ok()) return std::nullopt;
+    const std::string sql = "UPDATE accounts SET balance = balance + $1 WHERE id = 1";
+    if (!AgentSql(cluster_->address(kAgentA), txn->id(), sql, {std::to_string(-amount)}).ok() ||
+        !AgentSql(cluster_->address(kAgentB), txn->id(), sql, {std::to_string(amount)}).ok() ||
+        txn->Commit().kind != OutcomeKind::kCommitted) {
+      return std::nullopt;
+    }
+    return txn->id();
+  };
+  auto both_ended = [&] {
+    return PreparedCount(cluster_->postgres(), kDbA) == 0 &&
+           PreparedCount(cluster_->postgres(), kDbB) == 0;
+  };
+  const std::optional<TxnId> ended = transfer(5);
+  ASSERT_TRUE(ended.has_value());
+  // Both branches acknowledged, so END is appended; the next decision's fsync makes it durable.
+  // So the restarted coordinator does not resume it as an unfinished commit: only the record
+  // of committed transactions can answer for it.
+  ASSERT_TRUE(Eventually(both_ended, 10000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(transfer(1).has_value());
+
+  ASSERT_TRUE(cluster_->Kill("coordinator").ok());
+  ASSERT_TRUE(cluster_->StartCoordinator().ok());
+  const Outcome again = (*client)->Commit(*ended);
+  EXPECT_EQ(again.kind, OutcomeKind::kCommitted) << again.reason;
+  // Asking to abort it is answered the same way: too late, it committed.
+  EXPECT_EQ((*client)->Abort(*ended).kind, OutcomeKind::kCommitted);
 }
 
 }  // namespace

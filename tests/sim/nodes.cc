@@ -65,7 +65,7 @@ void CoordinatorNode::Start() {
   log_ = std::move(log).value();
   s_.checker->OnCoordinatorRecovered(log_->unended());
   core_ = std::make_unique<coordinator::CoordinatorCore>(options_, name_, log_->epoch(),
-                                                         log_->unended());
+                                                         log_->unended(), log_->TakeCommitted());
   core_->CheckInvariants();
   if (s_.tracer->enabled()) {
     s_.tracer->Line(
