@@ -37,6 +37,7 @@ Status ParticipantOptions::Validate() const {
   if (inquiry_ticks_max < inquiry_ticks_min) return bad("inquiry_ticks_max");
   if (active_idle_ticks == 0) return bad("active_idle_ticks");
   if (coordinator_silence_ticks == 0) return bad("coordinator_silence_ticks");
+  if (finished_retention_ticks == 0) return bad("finished_retention_ticks");
   return Status::Ok();
 }
 
@@ -140,6 +141,7 @@ Result<ParticipantEffects> ParticipantCore::Recover(const std::vector<Participan
 
   const std::set<BranchId> in_store(store_prepared.begin(), store_prepared.end());
   for (auto& [txn, b] : branches_) {
+    if (b.committed_record || b.aborted_record) WatchForEnd(b);
     // A branch the log knows: its own records (a one-phase PREPARED carries the decision)
     // and what the store holds select the row.
     const Decision decision = b.one_phase && b.state == BranchState::kPrepared
@@ -491,6 +493,7 @@ void ParticipantCore::OnPrepareResult(Branch& b, const StoreResult& r, Participa
     AnswerAck(b, fx);
   } else if (read_only) {
     b.state = BranchState::kReadOnly;
+    WatchForEnd(b);
     AnswerVote(b, Vote::kReadOnly, fx);
   } else {
     // The store refused: NO, durable so that it stays NO.
@@ -560,21 +563,61 @@ ParticipantEffects ParticipantCore::Tick() {
   while (!due_.empty() && due_.begin()->first <= now_ticks_) {
     const TxnId txn = due_.begin()->second;
     due_.erase(due_.begin());
-    const Branch* b = Find(txn);
+    const Branch* b = FindWhole(txn);
     // A stale entry: the branch was rescheduled, its timer cleared, or it was forgotten.
     if (b != nullptr && b->next_tick != 0 && b->next_tick <= now_ticks_) ids.insert(txn);
   }
   for (const TxnId& txn : ids) {
-    Branch* b = Find(txn);
+    Branch* b = FindWhole(txn);
     if (b == nullptr) continue;
     TickBranch(*b, fx);
     // A branch that stays due is ticked again at the next tick, as before due_ existed.
-    b = Find(txn);
+    b = FindWhole(txn);
     if (b != nullptr && b->next_tick != 0 && b->next_tick <= now_ticks_) {
       due_.emplace(b->next_tick, txn);
     }
   }
+  FileEndedBranches();
   return fx;
+}
+
+bool ParticipantCore::Ended(const Branch& b) {
+  return b.state == BranchState::kCommitted || b.state == BranchState::kAborted ||
+         b.state == BranchState::kReadOnly;
+}
+
+void ParticipantCore::WatchForEnd(const Branch& b) {
+  watched_for_end_.emplace_back(now_ticks_, b.txn);
+}
+
+void ParticipantCore::FileEndedBranches() {
+  std::vector<TxnId> look_again;
+  while (!watched_for_end_.empty() &&
+         watched_for_end_.front().first + options_.finished_retention_ticks <= now_ticks_) {
+    const TxnId txn = watched_for_end_.front().second;
+    watched_for_end_.pop_front();
+    Branch* b = FindWhole(txn);
+    if (b == nullptr) continue;  // filed already (watched twice)
+    // Still busy (a store retry or callers waiting), or an end record whose state follows
+    // when the store answers: look again later. A branch that neither ended nor has an end
+    // record is watched again when it gets one. (An ended branch's timer does nothing but a
+    // store retry; its stale due_ entry is skipped once it is filed.)
+    const bool busy = b->store_retry || !b->reply_to.empty();
+    if (!Ended(*b) || busy) {
+      if (Ended(*b) || b->committed_record || b->aborted_record) look_again.push_back(txn);
+      continue;
+    }
+    if (b->number > FinishedBranch::kNumberMax) continue;  // kept whole
+    FinishedBranch filed{.number = b->number,
+                         .prepared_record = b->prepared_record,
+                         .one_phase = b->one_phase};
+    filed.end = b->state == BranchState::kCommitted ? FinishedBranch::End::kCommitted
+                : b->state == BranchState::kAborted ? FinishedBranch::End::kAborted
+                                                    : FinishedBranch::End::kReadOnly;
+    finished_.Put(txn, filed);
+    branches_.erase(txn);
+  }
+  for (const TxnId& txn : look_again) watched_for_end_.emplace_back(now_ticks_, txn);
 }
 
 void ParticipantCore::ScheduleTick(Branch& b, uint64_t at) {
@@ -705,10 +748,12 @@ void ParticipantCore::Persist(Branch& b, const ParticipantRecord& record, Partic
     case Kind::kCommitted:
       PACT_CHECK(!b.aborted_record && !b.committed_record, "COMMITTED for {} twice", IdOf(b));
       b.committed_record = true;
+      WatchForEnd(b);
       break;
     case Kind::kAborted:
       PACT_CHECK(!b.committed_record && !b.aborted_record, "ABORTED for {} twice", IdOf(b));
       b.aborted_record = true;
+      WatchForEnd(b);
       break;
     case Kind::kIncarnation:
       PACT_UNREACHABLE("INCARNATION is not a branch record");
@@ -804,9 +849,35 @@ bool ParticipantCore::Reachable() const {
   return now_ticks_ - last_heard_tick_ <= options_.coordinator_silence_ticks;
 }
 
-ParticipantCore::Branch* ParticipantCore::Find(const TxnId& txn) {
+ParticipantCore::Branch* ParticipantCore::FindWhole(const TxnId& txn) {
   auto it = branches_.find(txn);
   return it == branches_.end() ? nullptr : &it->second;
+}
+
+ParticipantCore::Branch* ParticipantCore::Find(const TxnId& txn) {
+  if (Branch* b = FindWhole(txn)) return b;
+  const std::optional<FinishedBranch> filed = finished_.Take(txn);
+  if (!filed.has_value()) return nullptr;
+  Branch& b = branches_[txn];
+  b.txn = txn;
+  b.number = filed->number;
+  b.prepared_record = filed->prepared_record;
+  b.one_phase = filed->one_phase;
+  switch (filed->end) {
+    case FinishedBranch::End::kCommitted:
+      b.state = BranchState::kCommitted;
+      b.committed_record = true;
+      break;
+    case FinishedBranch::End::kAborted:
+      b.state = BranchState::kAborted;
+      b.aborted_record = true;
+      break;
+    case FinishedBranch::End::kReadOnly:
+      b.state = BranchState::kReadOnly;
+      break;
+  }
+  WatchForEnd(b);  // filed again once the retention has passed
+  return &b;
 }
 
 ParticipantCore::Branch* ParticipantCore::FindBranch(const BranchId& id) {
@@ -828,7 +899,14 @@ StoreState ParticipantCore::StoreStateOf(const Branch& b) {
 
 std::optional<BranchView> ParticipantCore::View(const TxnId& txn) const {
   auto it = branches_.find(txn);
-  if (it == branches_.end()) return std::nullopt;
+  if (it == branches_.end()) {
+    const std::optional<FinishedBranch> filed = finished_.Get(txn);
+    if (!filed.has_value()) return std::nullopt;
+    const BranchState state = filed->end == FinishedBranch::End::kCommitted ? BranchState::kCommitted
+                              : filed->end == FinishedBranch::End::kAborted ? BranchState::kAborted
+                                                                            : BranchState::kReadOnly;
+    return BranchView{txn, filed->number, state, filed->prepared_record, filed->one_phase};
+  }
   const Branch& b = it->second;
   return BranchView{b.txn, b.number, b.state, b.prepared_record, b.one_phase};
 }
@@ -854,6 +932,7 @@ void ParticipantCore::CheckInvariants() const {
   for (const auto& [txn, b] : branches_) {
     const BranchId id{b.txn, b.number};
     PACT_CHECK(txn == b.txn && txn.valid(), "branch key {} holds {}", txn, b.txn);
+    PACT_CHECK(!finished_.Get(txn).has_value(), "{} both whole and filed", id);
     PACT_CHECK(b.next_tick == 0 || due.contains({b.next_tick, txn}),
                "{} is due at tick {} but not scheduled", id, b.next_tick);
     PACT_CHECK((b.number == 0) == (b.state == BranchState::kEnlisting), "{} number in {}", id,

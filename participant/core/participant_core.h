@@ -17,6 +17,10 @@
 // (after inquiry_ticks_min, with backoff, and after every restart) until it gets one. Every
 // decision on a branch goes through the recovery decision table (recovery/decision_table.h).
 //
+// An ended branch (COMMITTED, ABORTED, READ_ONLY) is kept whole for finished_retention_ticks
+// after it ended, then filed compactly in FinishedBranches (finished_branches.h); a message
+// that names it again brings it back whole, so every answer stays the same however late.
+//
 // Messages from a coordinator epoch older than the highest one seen (the fence) are dropped.
 // When the fence moves up, ACTIVE branches of older epochs are aborted: they never voted, and
 // their leader's epoch is closed, so they can never commit.
@@ -38,6 +42,7 @@
 
 #include <compare>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -48,6 +53,7 @@
 #include "common/protocol.h"
 #include "common/status.h"
 #include "pact/resource.h"
+#include "participant/core/finished_branches.h"
 #include "participant/core/participant_record.h"
 #include "recovery/decision_table.h"
 
@@ -62,6 +68,7 @@ struct ParticipantOptions {
   uint64_t inquiry_ticks_max = 128;   // inquiry backoff limit
   uint64_t active_idle_ticks = 600;   // an ACTIVE branch without news asks, too
   uint64_t coordinator_silence_ticks = 200;  // unreachable after this long without a message
+  uint64_t finished_retention_ticks = 100;   // an ended branch is kept whole this long
 
   Status Validate() const;
 };
@@ -177,8 +184,10 @@ class ParticipantCore {
   uint64_t epoch_fence() const { return fence_; }
   uint64_t now_ticks() const { return now_ticks_; }
   const ParticipantStats& stats() const { return stats_; }
-  std::optional<BranchView> View(const TxnId& txn) const;
-  std::vector<BranchView> Branches() const;  // ascending txid
+  std::optional<BranchView> View(const TxnId& txn) const;  // filed ended branches too
+  std::vector<BranchView> Branches() const;  // ascending txid; kept whole only
+  size_t branches_kept_whole() const { return branches_.size(); }
+  size_t branches_filed() const { return finished_.size(); }
   // True when no branch is in a state that still needs something to happen.
   bool Quiescent() const;
 
@@ -245,8 +254,17 @@ class ParticipantCore {
   // False (and counted) if `epoch` is older than the fence; otherwise raises the fence.
   bool Admit(uint64_t epoch);
   bool Reachable() const;
+  // The branch of `txn`, brought back whole if it was filed: every message and store result
+  // finds a branch through these.
   Branch* Find(const TxnId& txn);
   Branch* FindBranch(const BranchId& id);  // nullptr also when the number differs
+  // Only a branch kept whole; for the timers, which must not bring filed branches back.
+  Branch* FindWhole(const TxnId& txn);
+  static bool Ended(const Branch& b);
+  // `b` may have ended, or end soon: look again once the retention has passed.
+  void WatchForEnd(const Branch& b);
+  // Files the watched branches that ended at least finished_retention_ticks ago.
+  void FileEndedBranches();
   static recovery::LogState LogStateOf(const Branch& b);
   static recovery::StoreState StoreStateOf(const Branch& b);
   BranchId IdOf(const Branch& b) const { return BranchId{b.txn, b.number}; }
@@ -263,6 +281,10 @@ class ParticipantCore {
   // minute of pact-bench. Entries go stale when a branch is rescheduled or forgotten; Tick()
   // drops those as it meets them.
   std::multimap<uint64_t, TxnId> due_;
+  // (tick, txn) of branches that ended or may end soon, oldest first; FileEndedBranches looks
+  // at each once the retention has passed since its tick.
+  std::deque<std::pair<uint64_t, TxnId>> watched_for_end_;
+  FinishedBranches finished_;  // ended branches, filed
   ParticipantStats stats_;
 };
 

@@ -102,6 +102,72 @@ TEST_F(ParticipantCoreTest, PrepareCommitPersistsBeforeAnswering) {
   EXPECT_TRUE(core_.Quiescent());
 }
 
+TEST_F(ParticipantCoreTest, EndedBranchesAreFiledAfterTheRetentionAndAnswerAsBefore) {
+  const BranchId committed = Prepared(TxnId{5, 1}, 2);
+  Step(protocol::BranchCommitRequest{5, committed, false});
+  Store(StoreOp::kCommitPrepared, committed);
+  const BranchId aborted = Enlist(TxnId{5, 2}, 1);
+  ASSERT_EQ(Step(protocol::BranchAbortRequest{5, aborted}).apply.size(), 1u);  // releases work
+  Store(StoreOp::kRollback, aborted);
+  const BranchId read_only = Enlist(TxnId{5, 3}, 1);
+  Step(protocol::PrepareRequest{5, read_only});
+  Store(StoreOp::kPrepare, read_only, Status::Ok(), PrepareResult::kReadOnly);
+  auto tick_past_retention = [&] {
+    for (uint64_t i = 0; i < Options().finished_retention_ticks; ++i) core_.Tick();
+    core_.CheckInvariants();
+  };
+
+  for (uint64_t i = 1; i < Options().finished_retention_ticks; ++i) core_.Tick();
+  EXPECT_EQ(core_.branches_kept_whole(), 3u) << "kept whole during the retention";
+  tick_past_retention();
+  EXPECT_EQ(core_.branches_kept_whole(), 0u);
+  EXPECT_EQ(core_.branches_filed(), 3u);
+  EXPECT_EQ(core_.View(committed.txn)->state, BranchState::kCommitted);
+  EXPECT_EQ(core_.View(aborted.txn)->state, BranchState::kAborted);
+  EXPECT_EQ(core_.View(read_only.txn)->state, BranchState::kReadOnly);
+
+  // Late and repeated requests are answered as they were before filing, and change nothing.
+  ParticipantEffects fx = Step(protocol::BranchCommitRequest{5, committed, false});
+  EXPECT_TRUE(fx.persist.empty() && fx.apply.empty());
+  ASSERT_EQ(Sent<protocol::AckReply>(fx).size(), 1u);
+  EXPECT_EQ(Sent<protocol::AckReply>(fx)[0].outcome, Outcome::kCommitted);
+  EXPECT_EQ(Sent<protocol::VoteReply>(Step(protocol::PrepareRequest{5, committed}))[0].vote,
+            Vote::kYes);
+  fx = Step(protocol::BranchAbortRequest{5, aborted});
+  EXPECT_TRUE(fx.persist.empty() && fx.apply.empty()) << "no second tombstone";
+  EXPECT_EQ(Sent<protocol::AckReply>(fx)[0].outcome, Outcome::kAborted);
+  EXPECT_EQ(Sent<protocol::VoteReply>(Step(protocol::PrepareRequest{5, aborted}))[0].vote,
+            Vote::kNo);
+  EXPECT_EQ(Sent<protocol::VoteReply>(Step(protocol::PrepareRequest{5, read_only}))[0].vote,
+            Vote::kReadOnly);
+  fx = core_.StartWork(committed.txn);
+  ASSERT_EQ(fx.events.size(), 1u);
+  EXPECT_EQ(fx.events[0].kind, ParticipantEvent::Kind::kWorkRefused);
+  EXPECT_TRUE(fx.send.empty()) << "no enlistment for an ended transaction";
+  EXPECT_EQ(core_.branches_kept_whole(), 3u) << "brought back whole";
+  tick_past_retention();
+  EXPECT_EQ(core_.branches_filed(), 3u) << "and filed again";
+  EXPECT_EQ(core_.stats().committed, 1u);
+  EXPECT_EQ(core_.stats().aborted, 1u);
+}
+
+TEST(ParticipantCoreRecoveryTest, EndedBranchesFromTheLogAreFiledAfterTheRetention) {
+  ParticipantCore core(Options());
+  const BranchId committed{TxnId{5, 1}, 1};
+  const BranchId prepared{TxnId{5, 2}, 1};
+  Result<ParticipantEffects> fx =
+      core.Recover({ParticipantRecord::Incarnation(1), ParticipantRecord::Prepared(committed, 5, false),
+                    ParticipantRecord::Committed(committed, 5),
+                    ParticipantRecord::Prepared(prepared, 5, false)},
+                   {prepared});
+  ASSERT_TRUE(fx.ok()) << fx.status().ToString();
+  for (uint64_t i = 0; i < Options().finished_retention_ticks; ++i) core.Tick();
+  core.CheckInvariants();
+  EXPECT_EQ(core.branches_filed(), 1u);
+  EXPECT_EQ(core.View(committed.txn)->state, BranchState::kCommitted);
+  EXPECT_EQ(core.View(prepared.txn)->state, BranchState::kPrepared) << "in doubt: kept whole";
+}
+
 TEST_F(ParticipantCoreTest, RepeatsWhileTheStoreWorksAllHearTheAnswer) {
   // A coordinator resends PREPARE before the slow store answered: every caller gets the vote.
   const BranchId b = Enlist(TxnId{5, 1}, 1);

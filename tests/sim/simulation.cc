@@ -30,6 +30,7 @@ struct Params {
   uint64_t fail_sync_one_in;                    // per tick: the next fsync of a random node fails
   uint64_t restart_ticks_max;                   // a crashed node is down 1..this many ticks
   uint64_t store_delay_ticks_max;               // 0: the store answers at once
+  uint64_t finished_retention_ticks;            // short: ended branches are filed and brought back
   coordinator::CoordinatorOptions coordinator;  // small limits and short timeouts, sometimes
 
   static Params Draw(Random& r) {
@@ -56,6 +57,7 @@ struct Params {
       p.coordinator.prepare_timeout_ticks = r.Range(5, 40);
       p.coordinator.prepare_resend_ticks = r.Range(2, 12);
     }
+    p.finished_retention_ticks = r.OneIn(2) ? r.Range(1, 10) : r.Range(11, 150);
     return p;
   }
 };
@@ -130,6 +132,7 @@ class Simulation {
       participant::ParticipantOptions o;
       o.name = fmt::format("p{}", i);
       o.coordinator = "c1";
+      o.finished_retention_ticks = params_.finished_retention_ticks;
       names.push_back(o.name);
       participants_.push_back(std::make_unique<ParticipantNode>(o, random_.Fork(), services));
     }
@@ -184,14 +187,15 @@ class Simulation {
         "participants={} clients={} fault_ticks={} loss={}/1000 dup={}/1000 delay<={} "
         "late={}/1000 late_delay<={} crash=1/{} "
         "crash_point=1/{} crashes_max={} partition=1/{} down<={} store_delay<={} inflight<={} "
-        "branches<={} txn_timeout={} prepare_timeout={}",
+        "branches<={} txn_timeout={} prepare_timeout={} retention={}",
         params_.participants, params_.clients, params_.fault_ticks, params_.faults.loss_permille,
         params_.faults.duplicate_permille, params_.faults.delay_ticks_max,
         params_.faults.late_permille, params_.faults.late_ticks_max, params_.crash_one_in,
         params_.crash_point_one_in, params_.crashes_max, params_.partition_one_in,
         params_.restart_ticks_max, params_.store_delay_ticks_max,
         params_.coordinator.inflight_txns_max, params_.coordinator.branches_per_txn_max,
-        params_.coordinator.txn_timeout_ticks, params_.coordinator.prepare_timeout_ticks);
+        params_.coordinator.txn_timeout_ticks, params_.coordinator.prepare_timeout_ticks,
+        params_.finished_retention_ticks);
   }
 
   void InjectFaults() {
