@@ -33,6 +33,8 @@ struct Flags {
   // flush; with 8 threads they queued under 32 concurrent transfers in pact-bench.
   size_t store_threads = 32;
   size_t pg_branches_max = 64;
+  // Signed, so that CLI11 refuses a negative value instead of wrapping it around.
+  int pg_statement_cache = 64;
 };
 
 Status CheckFlags(const Flags& flags) {
@@ -70,6 +72,7 @@ int Run(const Flags& flags) {
     // at every peak and reopens them a moment later, and a new PostgreSQL session costs the
     // server a process start (it tripled the server's CPU per transfer in pact-bench).
     options.idle_connections_max = flags.pg_branches_max;
+    options.statement_cache_size = static_cast<size_t>(flags.pg_statement_cache);
     auto opened = PostgresResource::Open(flags.dsn, flags.cluster, options);
     if (!opened.ok()) {
       PACT_LOG_ERROR("cannot open the PostgreSQL store: {}", opened.status().ToString());
@@ -149,6 +152,11 @@ int main(int argc, char** argv) {
                  "kept open between branches")
       ->capture_default_str()
       ->check(CLI::Range(1, 10000));
+  app.add_option("--pg-statement-cache", flags.pg_statement_cache,
+                 "statements kept prepared on the server per PostgreSQL connection, so that it "
+                 "parses and plans them once (--store postgres); 0 turns the cache off")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10000));
   CLI11_PARSE(app, argc, argv);
   return pact::agent::Run(flags);
 }

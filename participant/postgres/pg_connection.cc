@@ -15,6 +15,10 @@ constexpr size_t kSqlInMessageBytesMax = 120;
 // The protocol's limit on the parameters of one statement (a 16-bit count).
 constexpr size_t kParamsMax = 65535;
 
+// SQLSTATEs by which a cached statement tells that it is unusable (see SqlStatement::cacheable).
+constexpr std::string_view kSqlStateUndefinedPreparedStatement = "26000";
+constexpr std::string_view kSqlStateFeatureNotSupported = "0A000";  // plan changed result type
+
 using PgResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
 // libpq messages end in a newline; Status messages do not.
@@ -128,11 +132,13 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& d
     PQfinish(conn);
     return Status::Unavailable(fmt::format("cannot connect to PostgreSQL: {}", reason));
   }
-  return std::unique_ptr<PgConnection>(new PgConnection(conn, options.round_trips));
+  return std::unique_ptr<PgConnection>(new PgConnection(conn, options));
 }
 
-PgConnection::PgConnection(pg_conn* conn, std::atomic<uint64_t>* round_trips)
-    : conn_(conn), round_trips_(round_trips) {
+PgConnection::PgConnection(pg_conn* conn, const PgConnectOptions& options)
+    : conn_(conn),
+      round_trips_(options.round_trips),
+      statement_cache_(options.statement_cache_size) {
   database_ = PQdb(conn_);
   const char* host = PQhost(conn_);
   description_ = fmt::format("postgres {}@{}:{}", database_, host != nullptr ? host : "?",
@@ -198,6 +204,26 @@ Status PgConnection::ErrorStatus(std::string_view sql, const pg_result* result, 
 
 Result<SqlResult> PgConnection::Exec(std::string_view sql, const std::vector<SqlParam>& params,
                                      SqlError* error) {
+  return ExecUnnamed(sql, params, error);
+}
+
+Result<SqlResult> PgConnection::Exec(const SqlStatement& statement, SqlError* error) {
+  if (!statement.cacheable || !statement_cache_.enabled()) {
+    return ExecUnnamed(statement.sql, statement.params, error);
+  }
+  // Parse and execution must travel together, which only pipeline mode allows.
+  PipelineError failed;
+  Result<std::vector<SqlResult>> results = ExecPipeline(std::span(&statement, 1), &failed);
+  if (!results.ok()) {
+    if (error != nullptr) *error = failed.error;
+    return results.status();
+  }
+  PACT_CHECK(results->size() == 1, "{} results of one statement", results->size());
+  return std::move(results->front());
+}
+
+Result<SqlResult> PgConnection::ExecUnnamed(std::string_view sql, std::span<const SqlParam> params,
+                                            SqlError* error) {
   const std::string statement(sql);
   const std::vector<const char*> values = ParamValues(params);
   CountRoundTrip();
@@ -235,18 +261,21 @@ Status PgConnection::SendPipeline(std::span<const SqlStatement> statements, Pipe
                          statements[i].params.size(), kParamsMax)));
     }
   }
+  // Asked before pipeline mode, which broken() and so idle() count as a failed pipeline.
+  const bool idle_before = idle();
   CountRoundTrip();
   if (PQenterPipelineMode(conn_) != 1) {
     return fail(0, ErrorStatus(statements[0].sql, nullptr, &failure.error));
   }
+  closes_in_flight_.clear();
+  uses_in_flight_.clear();
+  // Whatever libpq refuses to send below leaves the connection in pipeline mode, broken(): what
+  // went out before (libpq flushes a large pipeline early) may run and cannot be taken back.
+  if (!SendCloses(idle_before)) {
+    return fail(0, ErrorStatus(statements[0].sql, nullptr, &failure.error));
+  }
   for (size_t i = 0; i < statements.size(); ++i) {
-    const std::string statement(statements[i].sql);
-    const std::vector<const char*> values = ParamValues(statements[i].params);
-    if (PQsendQueryParams(conn_, statement.c_str(), static_cast<int>(values.size()),
-                          /*paramTypes=*/nullptr, values.data(), /*paramLengths=*/nullptr,
-                          /*paramFormats=*/nullptr, /*resultFormat=*/0) != 1) {
-      // Earlier statements may have reached the server already (libpq flushes a large pipeline
-      // early) and they cannot be taken back: the connection stays in pipeline mode, broken().
+    if (!SendStatement(statements[i])) {
       return fail(i, ErrorStatus(statements[i].sql, nullptr, &failure.error));
     }
   }
@@ -256,8 +285,76 @@ Status PgConnection::SendPipeline(std::span<const SqlStatement> statements, Pipe
   return Status::Ok();
 }
 
+bool PgConnection::SendStatement(const SqlStatement& statement) {
+  const std::string sql(statement.sql);
+  const std::vector<const char*> values = ParamValues(statement.params);
+  const int count = static_cast<int>(values.size());
+  std::optional<StatementCache::Use> use;
+  if (statement.cacheable) use = statement_cache_.Lookup(statement.sql);
+  uses_in_flight_.push_back(use);
+  if (!use) {
+    return PQsendQueryParams(conn_, sql.c_str(), count, /*paramTypes=*/nullptr, values.data(),
+                             /*paramLengths=*/nullptr, /*paramFormats=*/nullptr,
+                             /*resultFormat=*/0) == 1;
+  }
+  // No parameter types, as for the unnamed statement: the server infers them the same way.
+  if (use->parse && PQsendPrepare(conn_, use->name.c_str(), sql.c_str(), /*nParams=*/0,
+                                  /*paramTypes=*/nullptr) != 1) {
+    return false;
+  }
+  return PQsendQueryPrepared(conn_, use->name.c_str(), count, values.data(),
+                             /*paramLengths=*/nullptr, /*paramFormats=*/nullptr,
+                             /*resultFormat=*/0) == 1;
+}
+
+bool PgConnection::SendCloses(bool idle) {
+  // Inside a transaction a DEALLOCATE is refused when the transaction failed, and fails it when
+  // the server forgot the statement already; outside, with a Sync of its own, it harms nothing.
+  if (!idle) return true;
+  closes_in_flight_ = statement_cache_.TakeCloses();
+  for (const std::string& name : closes_in_flight_) {
+    const std::string deallocate = "DEALLOCATE " + name;
+    if (PQsendQueryParams(conn_, deallocate.c_str(), /*nParams=*/0, /*paramTypes=*/nullptr,
+                          /*paramValues=*/nullptr, /*paramLengths=*/nullptr,
+                          /*paramFormats=*/nullptr, /*resultFormat=*/0) != 1 ||
+        PQpipelineSync(conn_) != 1) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool PgConnection::ReceiveCloses() {
+  // Per close: its result (an error only when the server had forgotten the statement), a null,
+  // then its Sync's PGRES_PIPELINE_SYNC.
+  for (size_t i = 0; i < closes_in_flight_.size(); ++i) {
+    PgResultPtr result(PQgetResult(conn_), &PQclear);
+    PgResultPtr end(PQgetResult(conn_), &PQclear);
+    PgResultPtr sync(PQgetResult(conn_), &PQclear);
+    if (result == nullptr || end != nullptr || sync == nullptr ||
+        PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) {
+      return false;
+    }
+  }
+  closes_in_flight_.clear();
+  return true;
+}
+
+void PgConnection::ForgetAfterFailure(const SqlStatement& statement, const StatementCache::Use& use,
+                                      const pg_result* result) {
+  const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  if (sqlstate == nullptr) return;
+  // The session lost our statements (DEALLOCATE ALL): which ones is unknown, so all go.
+  if (sqlstate == kSqlStateUndefinedPreparedStatement) statement_cache_.DropAll();
+  // Its plan would now give other columns than it was parsed with; a new Parse gives the new ones.
+  if (sqlstate == kSqlStateFeatureNotSupported) statement_cache_.Drop(statement.sql, use.name);
+}
+
 Result<std::vector<SqlResult>> PgConnection::ReceivePipeline(
     std::span<const SqlStatement> statements, PipelineError* error) {
+  PACT_CHECK(uses_in_flight_.size() == statements.size(),
+             "{}: ReceivePipeline of {} statements after sending {}", description_,
+             statements.size(), uses_in_flight_.size());
   PipelineError failure;
   Status status;
   // Only the first failure counts: the server skips every statement after it.
@@ -267,10 +364,36 @@ Result<std::vector<SqlResult>> PgConnection::ReceivePipeline(
     status = ErrorStatus(statements[index].sql, result, &failure.error);
     PACT_CHECK(!status.ok());
   };
-  // One result per statement, each followed by a null; then the Sync's. Bounded reads: a lost
-  // connection or a result we do not expect (COPY is not allowed here) ends them.
+  // The closes first, each with its Sync. Then one result per statement (two for a statement
+  // parsed on the way: the Parse's first), each followed by a null; then the Sync's. Bounded
+  // reads: a lost connection or a result we do not expect (COPY is not allowed here) ends them.
   bool confused = false;
+  if (!ReceiveCloses()) {
+    fail(0, nullptr);
+    confused = true;
+  }
   for (size_t i = 0; i < statements.size() && !confused && !lost(); ++i) {
+    const std::optional<StatementCache::Use>& use = uses_in_flight_[i];
+    if (use && use->parse) {
+      PgResultPtr parsed(PQgetResult(conn_), &PQclear);
+      if (parsed == nullptr) {
+        fail(i, nullptr);
+        confused = true;
+        break;
+      }
+      if (PQresultStatus(parsed.get()) != PGRES_COMMAND_OK) {
+        // A failed Parse fails the statement as the unnamed one's would, with the same error;
+        // skipped after an earlier failure, it was not parsed either.
+        statement_cache_.ParseFailed(statements[i].sql, use->name);
+        fail(i, parsed.get());
+      }
+      PgResultPtr end(PQgetResult(conn_), &PQclear);
+      if (end != nullptr) {
+        fail(i, end.get());
+        confused = true;
+        break;
+      }
+    }
     PgResultPtr result(PQgetResult(conn_), &PQclear);
     if (result == nullptr) {
       fail(i, nullptr);
@@ -280,6 +403,7 @@ Result<std::vector<SqlResult>> PgConnection::ReceivePipeline(
     if (Succeeded(PQresultStatus(result.get()))) {
       if (status.ok()) failure.results.push_back(ToSqlResult(result.get()));
     } else {
+      if (use) ForgetAfterFailure(statements[i], *use, result.get());
       fail(i, result.get());  // PGRES_PIPELINE_ABORTED after the failure is no news
     }
     PgResultPtr end(PQgetResult(conn_), &PQclear);
@@ -298,6 +422,7 @@ Result<std::vector<SqlResult>> PgConnection::ReceivePipeline(
   if (status.ok() && failure.results.size() < statements.size()) {
     fail(failure.results.size(), nullptr);
   }
+  uses_in_flight_.clear();
   if (status.ok()) return std::move(failure.results);
   // A connection left in pipeline mode is as good as lost: its state on the server is unknown.
   failure.error.connection_lost = failure.error.connection_lost || broken();

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "participant/postgres/statement_cache.h"
 
 // libpq's connection and result types, declared here so that users of this header need no
 // libpq headers.
@@ -49,6 +50,14 @@ struct SqlError {
 struct SqlStatement {
   std::string_view sql;
   std::span<const SqlParam> params;  // $1..$n, as for Exec
+  // Run it as a named statement from the connection's statement cache, when the connection has
+  // one (PgConnectOptions::statement_cache_size). Only for statements the server plans
+  // (IsPlannedStatement), never for utility statements such as BEGIN or PREPARE TRANSACTION.
+  // Results and errors are those of the unnamed statement, with two exceptions the cache
+  // recovers from by itself: SQLSTATE 26000 when someone deallocated our statements, and 0A000
+  // when a table changed under a query so that its result has other columns now. Either error
+  // fails the statement (and the transaction) once; the next use prepares the text again.
+  bool cacheable = false;
 };
 
 // Where a pipeline stopped. The server runs a pipeline's statements in order and skips every
@@ -84,6 +93,11 @@ struct PgConnectOptions {
   int keepalive_interval_seconds = 5;
   int keepalive_count_max = 3;
   std::string application_name = "pact";  // used unless the DSN names one
+  // Cacheable statements (SqlStatement::cacheable) kept prepared on the server, per connection
+  // (StatementCache); 0 runs every statement unnamed. A first use sends Parse in the same round
+  // trip as the execution; evicted statements are closed (DEALLOCATE) in the connection's next
+  // round trip that starts outside a transaction, never in one of their own.
+  size_t statement_cache_size = 0;
   // When set, counts the round trips of Exec and ExecPipeline (not those of connecting); for
   // tests and metrics. Not owned; must outlive the connection.
   std::atomic<uint64_t>* round_trips = nullptr;
@@ -108,6 +122,9 @@ class PgConnection {
   // message, detail and hint.
   Result<SqlResult> Exec(std::string_view sql, const std::vector<SqlParam>& params = {},
                          SqlError* error = nullptr);
+  // Exec of one SqlStatement: a cacheable one runs from the statement cache, as a pipeline of
+  // one statement (still one round trip).
+  Result<SqlResult> Exec(const SqlStatement& statement, SqlError* error = nullptr);
 
   // Runs `statements` (at least one) in a single round trip: libpq's pipeline mode sends them
   // all with one Sync, then reads every result. The server runs them in order and skips the rest
@@ -123,6 +140,8 @@ class PgConnection {
   // connections at once: SendPipeline sends (a failure is reported as ExecPipeline would), and
   // ReceivePipeline, given the same statements, reads the results. Nothing else may run on the
   // connection in between.
+  // A pipeline that starts outside a transaction first closes the statements evicted from the
+  // cache, each followed by a Sync of its own, so that they change nothing for the statements.
   Status SendPipeline(std::span<const SqlStatement> statements, PipelineError* error = nullptr);
   Result<std::vector<SqlResult>> ReceivePipeline(std::span<const SqlStatement> statements,
                                                  PipelineError* error = nullptr);
@@ -130,7 +149,8 @@ class PgConnection {
   // Runs `statements` (at least one) in a single round trip, each on its own: a Sync follows
   // every statement, so outside a transaction block each is its own implicit transaction and
   // one's failure skips none of the others (and statements refused inside a pipeline's implicit
-  // transaction, such as COMMIT PREPARED, are allowed). One Result per statement, in order;
+  // transaction, such as COMMIT PREPARED, are allowed). Always unnamed statements: `cacheable`
+  // is ignored. One Result per statement, in order;
   // `errors`, when given, gets one SqlError per statement (meaningful where its Result failed).
   // A connection lost midway fails every statement whose result did not arrive, with
   // connection_lost: those may or may not have run.
@@ -150,15 +170,35 @@ class PgConnection {
   const std::string& description() const { return description_; }
   const std::string& database() const { return database_; }
   int server_version() const;  // e.g. 150004 for 15.4
+  const StatementCache& statement_cache() const { return statement_cache_; }
 
  private:
-  PgConnection(pg_conn* conn, std::atomic<uint64_t>* round_trips);
+  PgConnection(pg_conn* conn, const PgConnectOptions& options);
   bool lost() const;  // libpq saw the connection end
   Status ErrorStatus(std::string_view sql, const pg_result* result, SqlError* error);
   void CountRoundTrip();
+  Result<SqlResult> ExecUnnamed(std::string_view sql, std::span<const SqlParam> params,
+                                SqlError* error);
+  // Queues one statement of a pipeline (Parse first when it is new to the cache); records in
+  // uses_in_flight_ how it went out. False when libpq refused it.
+  bool SendStatement(const SqlStatement& statement);
+  // Sends the closes the cache has queued when `idle` (the session is outside a transaction),
+  // each with its own Sync; records them in closes_in_flight_. False when libpq refused one.
+  bool SendCloses(bool idle);
+  // Reads the results of closes_in_flight_; their failures (the server had already forgotten a
+  // statement) do not matter. False when the results are not the ones expected.
+  bool ReceiveCloses();
+  // The cache's part in a failed execution of a cached statement.
+  void ForgetAfterFailure(const SqlStatement& statement, const StatementCache::Use& use,
+                          const pg_result* result);
 
   pg_conn* conn_;
   std::atomic<uint64_t>* const round_trips_;  // may be null
+  StatementCache statement_cache_;
+  // Between SendPipeline and ReceivePipeline: the closes sent, and how each statement went out
+  // (nullopt: unnamed).
+  std::vector<std::string> closes_in_flight_;
+  std::vector<std::optional<StatementCache::Use>> uses_in_flight_;
   std::string database_;
   std::string description_;
 };

@@ -18,18 +18,23 @@ constexpr int kServerVersionMinMajor = 13;
 constexpr char kLikeEscape = '!';
 constexpr int kBackoffDoublingsMax = 20;
 constexpr uint64_t kMicrosPerMilli = 1'000;
+// Server-side statements per connection: each holds a plan in the memory of its backend.
+constexpr size_t kStatementCacheSizeMax = 10'000;
 
 Status ValidateOptions(const PostgresResourceOptions& options) {
   if (options.active_branches_max < 1 || options.connect_timeout_seconds < 1 ||
       options.statement_timeout_ms < 0 || options.reconnect_attempts_max < 1 ||
-      options.reconnect_backoff_initial_ms > options.reconnect_backoff_max_ms) {
+      options.reconnect_backoff_initial_ms > options.reconnect_backoff_max_ms ||
+      options.statement_cache_size > kStatementCacheSizeMax) {
     return Status::InvalidArgument(fmt::format(
         "PostgresResourceOptions: active_branches_max ({}), connect_timeout_seconds ({}) and "
-        "reconnect_attempts_max ({}) must be >= 1, statement_timeout_ms ({}) >= 0, and "
-        "reconnect_backoff_initial_ms ({}) <= reconnect_backoff_max_ms ({})",
+        "reconnect_attempts_max ({}) must be >= 1, statement_timeout_ms ({}) >= 0, "
+        "reconnect_backoff_initial_ms ({}) <= reconnect_backoff_max_ms ({}), and "
+        "statement_cache_size ({}) <= {}",
         options.active_branches_max, options.connect_timeout_seconds,
         options.reconnect_attempts_max, options.statement_timeout_ms,
-        options.reconnect_backoff_initial_ms, options.reconnect_backoff_max_ms));
+        options.reconnect_backoff_initial_ms, options.reconnect_backoff_max_ms,
+        options.statement_cache_size, kStatementCacheSizeMax));
   }
   return Status::Ok();
 }
@@ -41,12 +46,20 @@ PgConnectOptions ConnectOptionsFor(const PostgresResourceOptions& options,
   connect.statement_timeout_ms = options.statement_timeout_ms;
   connect.application_name = "pact-participant";
   connect.round_trips = round_trips;
+  connect.statement_cache_size = options.statement_cache_size;
   return connect;
 }
 
 // The answer of kWroteNothingSql: true when the transaction has no transaction id, which
-// PostgreSQL assigns at the first write - so it wrote nothing.
+// PostgreSQL assigns at the first write - so it wrote nothing. Planned, and sent with every
+// PREPARE TRANSACTION: it runs from the statement cache.
 constexpr std::string_view kWroteNothingSql = "SELECT pg_current_xact_id_if_assigned() IS NULL";
+constexpr SqlStatement kWroteNothing = {kWroteNothingSql, {}, /*cacheable=*/true};
+
+// A client's statement; queries and DML run from the statement cache.
+SqlStatement ClientStatement(std::string_view sql, std::span<const SqlParam> params) {
+  return SqlStatement{sql, params, /*cacheable=*/IsPlannedStatement(sql)};
+}
 
 bool WroteNothing(const SqlResult& answer) {
   return answer.rows.size() == 1 && answer.rows[0].size() == 1 && answer.rows[0][0] == "t";
@@ -287,8 +300,8 @@ Result<SqlResult> PostgresResource::Exec(const BranchId& branch, std::string_vie
 
   // The branch's connection is ours alone while busy: run the statement outside the mutex.
   SqlError error;
-  Result<SqlResult> result =
-      begun ? conn->Exec(sql, params, &error) : BeginWithStatement(conn, sql, params, &error);
+  Result<SqlResult> result = begun ? conn->Exec(ClientStatement(sql, params), &error)
+                                   : BeginWithStatement(conn, sql, params, &error);
   Status failure;
   if (!result.ok() && error.connection_lost) {
     failure = Status::Aborted(fmt::format("branch {}: {}; the branch's transaction is lost", branch,
@@ -325,7 +338,7 @@ Result<SqlResult> PostgresResource::BeginWithStatement(std::unique_ptr<PgConnect
                                                        std::string_view sql,
                                                        const std::vector<SqlParam>& params,
                                                        SqlError* error) {
-  const SqlStatement statements[] = {{"BEGIN", {}}, {sql, params}};
+  const SqlStatement statements[] = {{"BEGIN", {}}, ClientStatement(sql, params)};
   PipelineError failed;
   Result<std::vector<SqlResult>> results = conn->ExecPipeline(statements, &failed);
   if (!results.ok() && failed.error.connection_lost) {
@@ -422,7 +435,7 @@ Result<PrepareResult> PostgresResource::PrepareOnConnection(const BranchId& bran
 
   // One round trip for both: whether the transaction wrote anything, and PREPARE TRANSACTION,
   // which thus runs even when the answer is no (undone in FinishPrepare).
-  const SqlStatement statements[] = {{kWroteNothingSql, {}}, {prepare, {}}};
+  const SqlStatement statements[] = {kWroteNothing, {prepare, {}}};
   PipelineError failed;
   Result<std::vector<SqlResult>> results = conn.ExecPipeline(statements, &failed);
   return FinishPrepare(branch, conn, *gid, results, failed);
@@ -495,7 +508,7 @@ std::vector<Result<PrepareResult>> PostgresResource::PrepareMany(
     flight.conn = std::move(conn);
     flight.gid_literal = std::move(gid).value();
     flight.prepare = "PREPARE TRANSACTION " + flight.gid_literal;
-    flight.statements[0] = {kWroteNothingSql, {}};
+    flight.statements[0] = kWroteNothing;
     flight.statements[1] = {flight.prepare, {}};
     flight.sent = flight.conn->SendPipeline(flight.statements, &flight.failed);
   }

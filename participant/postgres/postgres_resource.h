@@ -14,6 +14,13 @@
 // transactions survive. ListPrepared reads pg_prepared_xacts of this database, keeping only
 // gids of this cluster.
 //
+// Each connection keeps the client's queries and DML, and the writes-nothing check, prepared on
+// the server (statement_cache_size; StatementCache), so that the server does not parse and plan
+// them at every execution. That costs no round trip: a statement's first use on a connection
+// sends its Parse along with its execution. A cached statement that the session lost (SQLSTATE
+// 26000: the client ran DEALLOCATE ALL) or whose result columns changed with its table (0A000)
+// fails like any statement, dooming the branch; the next use prepares it again.
+//
 // PostgreSQL ends a transaction at its first failing statement, so one failed Exec dooms the
 // branch: later Execs fail at once and Prepare rolls it back and fails (the participant votes
 // NO). Statements must not end the transaction themselves (COMMIT, ROLLBACK, PREPARE
@@ -74,6 +81,9 @@ struct PostgresResourceOptions {
   uint64_t reconnect_backoff_max_ms = 2'000;
   // Time for the backoff; not owned, must outlive the resource. Null: the system clock.
   Clock* clock = nullptr;
+  // Statements kept prepared on the server, per connection (PgConnectOptions): the client's
+  // queries and DML, and the writes-nothing check. 0 turns the cache off; at most 10'000.
+  size_t statement_cache_size = 64;
 };
 
 class PostgresResource final : public Resource {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -888,6 +889,284 @@ TEST_F(PostgresResourceTest, PrepareManyAnswersEachBranchAsPrepareWould) {
     EXPECT_TRUE(committed.ok()) << committed.ToString();
   }
   EXPECT_EQ(RowCount(), "2");
+}
+
+// ---- The statement cache ------------------------------------------------------------------------
+
+constexpr char kListStatements[] = "SELECT statement FROM pg_prepared_statements";
+
+std::vector<std::string> FirstColumn(const SqlResult& result) {
+  std::vector<std::string> values;
+  for (const auto& row : result.rows) values.push_back(row.at(0).value_or("NULL"));
+  return values;
+}
+
+std::vector<std::string> Sorted(std::vector<std::string> texts) {
+  std::sort(texts.begin(), texts.end());
+  return texts;
+}
+
+// The statements that the branch's session holds prepared, sorted; the query that lists them
+// runs from the cache too, so it is among them when the cache is on.
+std::vector<std::string> HeldStatements(PostgresResource& resource, const BranchId& branch) {
+  Result<SqlResult> held = resource.Exec(branch, kListStatements);
+  if (!held.ok()) return {"error: " + held.status().ToString()};
+  return Sorted(FirstColumn(*held));
+}
+
+// Every column of every row, the count and the tag: what a client can tell of a result.
+std::string Transcript(const Result<SqlResult>& result) {
+  if (!result.ok()) return "error: " + result.status().ToString();
+  std::string out = fmt::format("[{}] {} rows_affected={} |", fmt::join(result->columns, ","),
+                                result->command_tag, result->rows_affected);
+  for (const auto& row : result->rows) {
+    for (const SqlParam& value : row) out += " " + value.value_or("NULL");
+    out += " |";
+  }
+  return out;
+}
+
+TEST_F(PostgresResourceTest, CachedStatementIsParsedOnceAndCostsNoExtraRoundTrip) {
+  ASSERT_TRUE(Sql(fmt::format("INSERT INTO {} VALUES ('a', 1)", table_)).ok());
+  std::unique_ptr<PostgresResource> resource = OpenResource();
+  const BranchId branch = Branch(80);
+  ASSERT_TRUE(resource->BeginBranch(branch).ok());
+  const std::string select = fmt::format("SELECT v FROM {} WHERE k = $1", table_);
+  const uint64_t before = resource->round_trips();
+  for (int use = 1; use <= 2; ++use) {
+    Result<SqlResult> read = resource->Exec(branch, select, {"a"});
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    EXPECT_EQ(FirstColumn(*read), std::vector<std::string>{"1"});
+    EXPECT_EQ(resource->round_trips(), before + use) << "the Parse travels with the first use";
+  }
+  // One server-side statement, executed twice: the second use did not parse again.
+  Result<SqlResult> held = resource->Exec(
+      branch,
+      "SELECT name LIKE 'pact\\_s%', generic_plans + custom_plans FROM pg_prepared_statements "
+      "WHERE statement = $1",
+      {select});
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_EQ(Transcript(held), "[?column?,?column?] SELECT 1 rows_affected=1 | t 2 |");
+  ASSERT_TRUE(resource->Rollback(branch).ok());
+}
+
+TEST_F(PostgresResourceTest, StatementCacheSizeZeroPreparesNothing) {
+  PostgresResourceOptions options;
+  options.statement_cache_size = 0;
+  options.idle_connections_max = 1;
+  std::unique_ptr<PostgresResource> resource = OpenResource({}, options);
+  const BranchId writing = Branch(81);
+  BeginAndInsert(*resource, writing, "a", 1);
+  ASSERT_TRUE(resource->Exec(writing, fmt::format("SELECT v FROM {}", table_)).ok());
+  ASSERT_TRUE(resource->Exec(writing, fmt::format("SELECT v FROM {}", table_)).ok());
+  ASSERT_EQ(*resource->Prepare(writing), PrepareResult::kPrepared);  // with the check query
+  ASSERT_TRUE(resource->CommitPrepared(writing).ok());
+
+  const BranchId listing = Branch(82);
+  ASSERT_TRUE(resource->BeginBranch(listing).ok());
+  EXPECT_EQ(HeldStatements(*resource, listing), std::vector<std::string>{});
+  ASSERT_TRUE(resource->Rollback(listing).ok());
+}
+
+TEST_F(PostgresResourceTest, StatementCacheStaysBoundedAndEvictsTheLeastRecentlyUsed) {
+  PostgresResourceOptions options;
+  options.statement_cache_size = 3;
+  options.idle_connections_max = 1;
+  std::unique_ptr<PostgresResource> resource = OpenResource({}, options);
+  auto text = [](int n) { return fmt::format("SELECT $1::int + {}", n); };
+  const BranchId branch = Branch(83);
+  ASSERT_TRUE(resource->BeginBranch(branch).ok());
+  // 1 is used again before 4 arrives, so 4 evicts 2, the least recently used; the listing
+  // then evicts 3.
+  for (int n : {1, 2, 3, 1, 4}) {
+    Result<SqlResult> sum = resource->Exec(branch, text(n), {"10"});
+    ASSERT_TRUE(sum.ok()) << sum.status().ToString();
+    EXPECT_EQ(FirstColumn(*sum), std::vector<std::string>{std::to_string(10 + n)});
+  }
+  Result<SqlResult> held = resource->Exec(branch, kListStatements);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_LE(held->rows.size(), 2 * options.statement_cache_size)
+      << "evicted statements are closed once the session is outside a transaction";
+  ASSERT_TRUE(resource->Rollback(branch).ok());
+
+  // The next branch's first round trip closes them before its BEGIN.
+  const BranchId next = Branch(84);
+  ASSERT_TRUE(resource->BeginBranch(next).ok());
+  const uint64_t before = resource->round_trips();
+  EXPECT_EQ(HeldStatements(*resource, next), Sorted({kListStatements, text(1), text(4)}));
+  EXPECT_EQ(resource->round_trips(), before + 1) << "the closes cost no round trip of their own";
+  ASSERT_TRUE(resource->Rollback(next).ok());
+}
+
+TEST_F(PostgresResourceTest, NewConnectionStartsWithAnEmptyStatementCache) {
+  ASSERT_TRUE(Sql(fmt::format("INSERT INTO {} VALUES ('a', 1)", table_)).ok());
+  constexpr char kApp[] = "sc_reconnect";
+  PostgresResourceOptions options;
+  options.idle_connections_max = 1;
+  std::unique_ptr<PostgresResource> resource = OpenResourceAs(kApp, options);
+  const std::string select = fmt::format("SELECT v FROM {} WHERE k = $1", table_);
+  const BranchId first = Branch(85);
+  ASSERT_TRUE(resource->BeginBranch(first).ok());
+  ASSERT_TRUE(resource->Exec(first, select, {"a"}).ok());
+  ASSERT_TRUE(resource->Exec(first, select, {"a"}).ok());
+  ASSERT_TRUE(resource->Rollback(first).ok());
+  ASSERT_EQ(TerminateSessions(kApp), "1");
+
+  // The pooled connection is found lost and replaced: its cache goes with it, and the statement
+  // is parsed again on the new session (reusing the old name would fail with 26000).
+  const BranchId second = Branch(86);
+  ASSERT_TRUE(resource->BeginBranch(second).ok());
+  Result<SqlResult> read = resource->Exec(second, select, {"a"});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(FirstColumn(*read), std::vector<std::string>{"1"});
+  read = resource->Exec(second, select, {"a"});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(HeldStatements(*resource, second), Sorted({kListStatements, select}));
+  ASSERT_TRUE(resource->Rollback(second).ok());
+}
+
+TEST_F(PostgresResourceTest, FailedParseCachesNothingAndFailsAsWithoutTheCache) {
+  PostgresResourceOptions without_cache;
+  without_cache.statement_cache_size = 0;
+  PostgresResourceOptions with_cache;
+  with_cache.idle_connections_max = 1;
+  std::unique_ptr<PostgresResource> plain = OpenResource({}, without_cache);
+  std::unique_ptr<PostgresResource> cached = OpenResource({}, with_cache);
+  const std::string missing_table = "SELECT v FROM no_such_table WHERE k = $1";
+  const std::string bad_syntax = "SELECT v FROM WHERE k = $1";
+  // Each text fails as a branch's first statement (with BEGIN), as a later one, and again.
+  auto run = [&](PostgresResource& resource, uint64_t sequence) {
+    std::vector<std::string> transcript;
+    for (const std::string& sql : {missing_table, bad_syntax, missing_table}) {
+      const BranchId branch = Branch(sequence++);
+      EXPECT_TRUE(resource.BeginBranch(branch).ok());
+      transcript.push_back(Transcript(resource.Exec(branch, sql, {"a"})));
+      EXPECT_TRUE(resource.Rollback(branch).ok());
+      EXPECT_TRUE(resource.BeginBranch(branch).ok());
+      EXPECT_TRUE(resource.Exec(branch, "SELECT 1").ok());
+      transcript.push_back(Transcript(resource.Exec(branch, sql, {"a"})));
+      EXPECT_TRUE(resource.Rollback(branch).ok());
+    }
+    return transcript;
+  };
+  const std::vector<std::string> expected = run(*plain, 87);
+  EXPECT_EQ(run(*cached, 87), expected);
+  EXPECT_NE(expected.at(0).find("SQLSTATE 42P01"), std::string::npos) << expected.at(0);
+  EXPECT_NE(expected.at(2).find("SQLSTATE 42601"), std::string::npos) << expected.at(2);
+
+  const BranchId listing = Branch(90);
+  ASSERT_TRUE(cached->BeginBranch(listing).ok());
+  EXPECT_EQ(HeldStatements(*cached, listing), Sorted({kListStatements, "SELECT 1"}));
+  ASSERT_TRUE(cached->Rollback(listing).ok());
+}
+
+TEST_F(PostgresResourceTest, DeallocatedStatementFailsItsBranchOnceThenIsPreparedAgain) {
+  ASSERT_TRUE(Sql(fmt::format("INSERT INTO {} VALUES ('a', 1)", table_)).ok());
+  PostgresResourceOptions options;
+  options.idle_connections_max = 1;
+  std::unique_ptr<PostgresResource> resource = OpenResource({}, options);
+  const std::string select = fmt::format("SELECT v FROM {} WHERE k = $1", table_);
+  const BranchId doomed = Branch(91);
+  ASSERT_TRUE(resource->BeginBranch(doomed).ok());
+  ASSERT_TRUE(resource->Exec(doomed, select, {"a"}).ok());
+  ASSERT_TRUE(resource->Exec(doomed, "DEALLOCATE ALL").ok());
+  Result<SqlResult> lost = resource->Exec(doomed, select, {"a"});
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.status().code(), StatusCode::kInvalidArgument) << lost.status().ToString();
+  EXPECT_NE(lost.status().message().find("SQLSTATE 26000"), std::string::npos)
+      << lost.status().ToString();
+  Result<PrepareResult> vote = resource->Prepare(doomed);
+  EXPECT_EQ(vote.status().code(), StatusCode::kAborted) << vote.status().ToString();
+  EXPECT_EQ(PreparedCount(doomed), "0");
+
+  const BranchId next = Branch(92);
+  ASSERT_TRUE(resource->BeginBranch(next).ok());
+  Result<SqlResult> read = resource->Exec(next, select, {"a"});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(FirstColumn(*read), std::vector<std::string>{"1"});
+  read = resource->Exec(next, select, {"a"});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(HeldStatements(*resource, next), Sorted({kListStatements, select}));
+  ASSERT_EQ(*resource->Prepare(next), PrepareResult::kReadOnly);
+}
+
+TEST_F(PostgresResourceTest, QueryWhoseColumnsChangedFailsItsBranchOnceThenIsPreparedAgain) {
+  ASSERT_TRUE(Sql(fmt::format("INSERT INTO {} VALUES ('a', 1)", table_)).ok());
+  PostgresResourceOptions options;
+  options.idle_connections_max = 1;
+  std::unique_ptr<PostgresResource> resource = OpenResource({}, options);
+  const std::string select = fmt::format("SELECT * FROM {} WHERE k = $1", table_);
+  const BranchId before_change = Branch(93);
+  ASSERT_TRUE(resource->BeginBranch(before_change).ok());
+  Result<SqlResult> read = resource->Exec(before_change, select, {"a"});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(Transcript(read), "[k,v] SELECT 1 rows_affected=1 | a 1 |");
+  ASSERT_TRUE(resource->Rollback(before_change).ok());
+
+  ASSERT_TRUE(Sql(fmt::format("ALTER TABLE {} ADD COLUMN w int DEFAULT 7", table_)).ok());
+  const BranchId doomed = Branch(94);
+  ASSERT_TRUE(resource->BeginBranch(doomed).ok());
+  read = resource->Exec(doomed, select, {"a"});
+  ASSERT_FALSE(read.ok());
+  EXPECT_NE(read.status().message().find("SQLSTATE 0A000"), std::string::npos)
+      << read.status().ToString();
+  EXPECT_EQ(resource->Prepare(doomed).status().code(), StatusCode::kAborted);
+
+  const BranchId after_change = Branch(95);
+  ASSERT_TRUE(resource->BeginBranch(after_change).ok());
+  read = resource->Exec(after_change, select, {"a"});
+  EXPECT_EQ(Transcript(read), "[k,v,w] SELECT 1 rows_affected=1 | a 1 7 |");
+  EXPECT_EQ(HeldStatements(*resource, after_change), Sorted({kListStatements, select}))
+      << "the old statement is closed";
+  ASSERT_TRUE(resource->Rollback(after_change).ok());
+}
+
+TEST_F(PostgresResourceTest, ResultsAndRoundTripsAreTheSameWithAndWithoutTheCache) {
+  PostgresResourceOptions without_cache;
+  without_cache.statement_cache_size = 0;
+  std::unique_ptr<PostgresResource> plain = OpenResource({}, without_cache);
+  std::unique_ptr<PostgresResource> cached = OpenResource();
+  const std::string insert = fmt::format("INSERT INTO {} VALUES ($1, $2)", table_);
+  const std::string update =
+      fmt::format("UPDATE {} SET v = v + $1 WHERE k = $2 RETURNING k, v", table_);
+  const std::string select = fmt::format("SELECT k, v FROM {} ORDER BY k", table_);
+  const std::string echo = "SELECT $1::text AS echo, NULL::int AS nothing";
+  const std::string remove = fmt::format("DELETE FROM {} WHERE k = $1", table_);
+  // Every text twice or more, so that the cached resource runs most of them from its cache.
+  const std::vector<std::pair<std::string, std::vector<SqlParam>>> script = {
+      {insert, {"a", "1"}}, {insert, {"b", std::nullopt}},
+      {insert, {"c", "3"}}, {update, {"10", "a"}},
+      {update, {"5", "c"}}, {select, {}},
+      {echo, {"x"}},        {echo, {std::nullopt}},
+      {remove, {"b"}},      {remove, {"b"}},
+      {select, {}},         {insert, {"a", "9"}},
+  };
+  auto run = [&](PostgresResource& resource, const BranchId& branch, uint64_t* round_trips) {
+    std::vector<std::string> transcript;
+    const uint64_t before = resource.round_trips();
+    EXPECT_TRUE(resource.BeginBranch(branch).ok());
+    for (const auto& [sql, params] : script) {
+      transcript.push_back(Transcript(resource.Exec(branch, sql, params)));
+    }
+    Result<PrepareResult> vote = resource.Prepare(branch);
+    transcript.push_back(vote.ok() ? "voted" : "error: " + vote.status().ToString());
+    *round_trips = resource.round_trips() - before;
+    return transcript;
+  };
+  uint64_t plain_round_trips = 0;
+  uint64_t cached_round_trips = 0;
+  const std::vector<std::string> expected = run(*plain, Branch(96), &plain_round_trips);
+  EXPECT_EQ(run(*cached, Branch(96), &cached_round_trips), expected);
+  EXPECT_EQ(cached_round_trips, plain_round_trips);
+  EXPECT_NE(expected.back().find("SQLSTATE 23505"), std::string::npos)
+      << "the last insert fails, and the vote says why: " << expected.back();
+
+  // The comparison means something only if the cache was used.
+  const BranchId listing = Branch(97);
+  ASSERT_TRUE(cached->BeginBranch(listing).ok());
+  EXPECT_EQ(HeldStatements(*cached, listing),
+            Sorted({kListStatements, insert, update, select, echo, remove}));
+  ASSERT_TRUE(cached->Rollback(listing).ok());
 }
 
 }  // namespace
