@@ -64,6 +64,7 @@ struct TransferFlags {
   std::vector<std::string> coordinator_flags;
   std::vector<std::string> agent_flags;
   bool pact_only = false;  // for profiling: skip the baseline and the ratio
+  int txid_lease = 32;     // ClientOptions::txid_lease of the Pact run's client
 };
 
 // One transfer: `amount` leaves the account in one database and arrives in the other.
@@ -275,6 +276,7 @@ class PactWorkload {
     ClientOptions options;
     options.coordinators = {cluster.coordinator_address()};
     options.client_name = "pact-bench";
+    options.txid_lease = flags.txid_lease;
     PACT_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Client::Create(options));
     std::unique_ptr<PactWorkload> workload(new PactWorkload(flags, std::move(client)));
     rpc::ClientOptions agent_options;
@@ -669,6 +671,10 @@ int main(int argc, char** argv) {
   sub->add_option("--accounts", transfer.accounts, "accounts per database")
       ->capture_default_str()
       ->check(CLI::Range(1, 10'000'000));
+  sub->add_option("--txid-lease", transfer.txid_lease,
+                  "txids the Pact client leases at a time (0: one begin_transaction each)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
   sub->add_option("--coordinator-flag", transfer.coordinator_flags,
                   "extra pact-coordinator flag (repeatable), e.g. --coordinator-flag=--tick-ms=5");
   sub->add_option("--agent-flag", transfer.agent_flags,

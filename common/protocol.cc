@@ -8,11 +8,11 @@ namespace pact::protocol {
 namespace {
 
 std::string Format(const BeginRequest& m) {
-  return fmt::format("BeginRequest{{request_id={}}}", m.request_id);
+  return fmt::format("BeginRequest{{request_id={} lease={}}}", m.request_id, m.lease);
 }
 std::string Format(const BeginReply& m) {
-  return fmt::format("BeginReply{{epoch={} request_id={} status={} txn={}}}", m.epoch, m.request_id,
-                     Name(m.status), m.txn);
+  return fmt::format("BeginReply{{epoch={} request_id={} status={} txn={} leased={} lease_ticks={}}}",
+                     m.epoch, m.request_id, Name(m.status), m.txn, m.leased, m.lease_ticks);
 }
 std::string Format(const CommitRequest& m) { return fmt::format("CommitRequest{{txn={}}}", m.txn); }
 std::string Format(const CommitReply& m) {

@@ -71,14 +71,21 @@ enum class EnlistStatus : uint8_t {
 
 // Opens a global transaction. `request_id` is chosen by the client and echoed in the reply so
 // that a client can match replies to retried requests.
+// `lease` > 1 asks for a lease instead of one transaction begun now: `lease` consecutive txids
+// from the reply's `txn`, each of which begins when it is first used (enlisted in, committed or
+// aborted), until `lease_ticks` from now. A client then begins most transactions without a
+// round trip. A leased txid not used in time is aborted, as a transaction that timed out.
 struct BeginRequest {
   uint64_t request_id = 0;
+  uint32_t lease = 1;
 };
 struct BeginReply {
   uint64_t epoch = 0;
   uint64_t request_id = 0;
   BeginStatus status = BeginStatus::kOk;
-  TxnId txn{};  // valid only when status == kOk
+  TxnId txn{};              // valid only when status == kOk
+  uint32_t leased = 0;      // kOk with a lease: txids txn .. txn + leased - 1
+  uint64_t lease_ticks = 0;  // ... usable for this long from when the coordinator granted them
 };
 
 // Asks the coordinator to commit `txn`. The reply comes once the outcome is decided: COMMITTED

@@ -92,10 +92,19 @@ struct BeginRequest {
   1: optional i32 timeout_ms = 0
   // Free text for pactctl timelines ("transfer-service").
   2: optional string client_name = ""
+  // 0 or 1: one transaction, begun now. n > 1 (at most 1024): a lease of up to n consecutive
+  // txids from `txid` (the coordinator may grant fewer), each of which begins when it is first
+  // used - enlisted in, committed or aborted - provided that is within `lease_ms` of the grant.
+  // A leased txid not used in time is aborted. A client begins most transactions without a
+  // round trip this way.
+  3: optional i32 lease_txids = 0
 }
 
 struct BeginReply {
   1: required TxnId txid
+  // With a lease: txids txid .. txid + leased - 1, usable for lease_ms from the grant.
+  2: optional i32 leased = 0
+  3: optional i32 lease_ms = 0
 }
 
 struct EnlistRequest {

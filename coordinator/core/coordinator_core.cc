@@ -25,6 +25,8 @@ Status CoordinatorOptions::Validate() const {
   if (prepare_resend_ticks == 0) return bad("prepare_resend_ticks");
   if (commit_resend_ticks_min == 0) return bad("commit_resend_ticks_min");
   if (commit_resend_ticks_max < commit_resend_ticks_min) return bad("commit_resend_ticks_max");
+  if (lease_txids_max == 0) return bad("lease_txids_max");
+  if (lease_ticks == 0) return bad("lease_ticks");
   return Status::Ok();
 }
 
@@ -87,7 +89,24 @@ CoordinatorEffects CoordinatorCore::OnBegin(std::string_view from,
                                             const protocol::BeginRequest& m) {
   CoordinatorEffects fx;
   protocol::BeginReply reply{.epoch = epoch_, .request_id = m.request_id};
-  if (txns_.size() >= options_.inflight_txns_max) {
+  const uint32_t lease = std::min(m.lease, options_.lease_txids_max);
+  if (lease > 1 && leased_unused_ + lease > options_.leased_unused_max) {
+    ++stats_.overloaded;
+    reply.status = protocol::BeginStatus::kOverloaded;
+  } else if (lease > 1) {
+    const uint64_t first = next_sequence_;
+    next_sequence_ += lease;
+    leases_.emplace(first, Lease{.end_sequence = next_sequence_,
+                                 .expires_tick = now_ticks_ + options_.lease_ticks,
+                                 .unused = lease,
+                                 .used = std::vector<bool>(lease, false)});
+    leased_unused_ += lease;
+    stats_.leased += lease;
+    reply.status = protocol::BeginStatus::kOk;
+    reply.txn = TxnId{epoch_, first};
+    reply.leased = lease;
+    reply.lease_ticks = options_.lease_ticks;
+  } else if (txns_.size() >= options_.inflight_txns_max) {
     ++stats_.overloaded;
     reply.status = protocol::BeginStatus::kOverloaded;
   } else {
@@ -102,11 +121,57 @@ CoordinatorEffects CoordinatorCore::OnBegin(std::string_view from,
   return fx;
 }
 
+bool CoordinatorCore::Unbegun(const TxnId& id) const {
+  if (id.epoch != epoch_ || leases_.empty()) return false;
+  auto it = leases_.upper_bound(id.sequence);
+  if (it == leases_.begin()) return false;
+  --it;
+  return id.sequence < it->second.end_sequence && !it->second.used[id.sequence - it->first];
+}
+
+CoordinatorCore::Txn* CoordinatorCore::BeginLeased(const TxnId& id) {
+  PACT_CHECK(Unbegun(id), "{} is not an unused leased txid", id);
+  if (txns_.size() >= options_.inflight_txns_max) {
+    ++stats_.overloaded;
+    return nullptr;
+  }
+  auto lease = std::prev(leases_.upper_bound(id.sequence));
+  lease->second.used[id.sequence - lease->first] = true;
+  --lease->second.unused;
+  --leased_unused_;
+  if (lease->second.unused == 0) leases_.erase(lease);
+  ++stats_.begun;
+  Txn txn{.id = id, .began_tick = now_ticks_, .state_tick = now_ticks_};
+  return &txns_.emplace(id, std::move(txn)).first->second;
+}
+
+void CoordinatorCore::ExpireLeases() {
+  // Unused txids of an expired lease are aborted without a trace: issued, not open and not
+  // committed, which EndedOutcome answers ABORTED from now on.
+  for (auto it = leases_.begin(); it != leases_.end();) {
+    if (it->second.expires_tick > now_ticks_) {
+      ++it;
+      continue;
+    }
+    stats_.lease_expired += it->second.unused;
+    leased_unused_ -= it->second.unused;
+    it = leases_.erase(it);
+  }
+}
+
 CoordinatorEffects CoordinatorCore::OnEnlist(std::string_view from,
                                              const protocol::EnlistRequest& m) {
   CoordinatorEffects fx;
   protocol::EnlistReply reply{.epoch = epoch_, .txn = m.txn};
   auto it = txns_.find(m.txn);
+  if (it == txns_.end() && Unbegun(m.txn)) {
+    if (BeginLeased(m.txn) == nullptr) {
+      reply.status = protocol::EnlistStatus::kOverloaded;
+      fx.send.push_back({std::string(from), reply, {}});
+      return fx;
+    }
+    it = txns_.find(m.txn);
+  }
   const bool open = it != txns_.end() && it->second.state == TxnState::kActive;
   if (open && !m.participant.empty() && m.participant.size() <= kParticipantNameBytesMax) {
     Txn& txn = it->second;
@@ -137,6 +202,9 @@ CoordinatorEffects CoordinatorCore::OnCommit(std::string_view from,
                                              const protocol::CommitRequest& m) {
   CoordinatorEffects fx;
   auto it = txns_.find(m.txn);
+  if (it == txns_.end() && Unbegun(m.txn) && BeginLeased(m.txn) != nullptr) {
+    it = txns_.find(m.txn);  // begun and committed at once, with no branch
+  }
   if (it == txns_.end()) {
     // Not open: answer only what we know for certain. A COMMIT was chosen before the
     // transaction ended: nothing to wait for (and the log no longer reports it chosen once END
@@ -164,6 +232,9 @@ CoordinatorEffects CoordinatorCore::OnAbort(std::string_view from,
   auto it = txns_.find(m.txn);
   Outcome outcome = Outcome::kUnknown;
   TxnId needs;
+  if (it == txns_.end() && Unbegun(m.txn) && BeginLeased(m.txn) != nullptr) {
+    it = txns_.find(m.txn);
+  }
   if (it == txns_.end()) {
     outcome = EndedOutcome(m.txn).value_or(Outcome::kUnknown);  // chosen before it ended: no gate
   } else if (it->second.state == TxnState::kActive || it->second.state == TxnState::kPreparing) {
@@ -190,7 +261,8 @@ CoordinatorEffects CoordinatorCore::OnOutcome(std::string_view from,
     }
   } else if (const std::optional<Outcome> ended = EndedOutcome(m.txn)) {
     outcome = *ended;  // chosen before it ended: no gate
-  } else if (m.txn.epoch < epoch_ || (m.txn.epoch == epoch_ && m.txn.sequence < next_sequence_)) {
+  } else if (m.txn.epoch < epoch_ ||
+             (m.txn.epoch == epoch_ && m.txn.sequence < next_sequence_ && !Unbegun(m.txn))) {
     // Presumed abort. An older epoch is closed: its leader can choose nothing any more, and
     // every COMMIT it chose is in txns_ until END. Of our own epoch, a transaction that is not
     // open either aborted or ended - and after END no branch is in doubt, so no one asks.
@@ -284,6 +356,7 @@ CoordinatorEffects CoordinatorCore::OnChosen(const TxnId& id) {
 
 CoordinatorEffects CoordinatorCore::Tick() {
   ++now_ticks_;
+  ExpireLeases();
   CoordinatorEffects fx;
   std::vector<TxnId> ids;
   ids.reserve(txns_.size());
@@ -422,7 +495,7 @@ void CoordinatorCore::SetState(Txn& txn, TxnState state) {
 }
 
 std::optional<Outcome> CoordinatorCore::EndedOutcome(const TxnId& id) const {
-  if (txns_.contains(id)) return std::nullopt;
+  if (txns_.contains(id) || Unbegun(id)) return std::nullopt;
   if (committed_.Contains(id)) return Outcome::kCommitted;
   if (id.epoch == epoch_ && id.sequence != 0 && id.sequence < next_sequence_) {
     return Outcome::kAborted;
@@ -459,8 +532,22 @@ std::vector<TxnView> CoordinatorCore::OpenTxns() const {
 }
 
 void CoordinatorCore::CheckInvariants() const {
+  uint64_t unused = 0;
+  uint64_t previous_end = 1;
+  for (const auto& [first, lease] : leases_) {
+    PACT_CHECK(first >= previous_end && first < lease.end_sequence &&
+                   lease.end_sequence <= next_sequence_,
+               "lease [{}, {}) overlaps or is not issued", first, lease.end_sequence);
+    PACT_CHECK(lease.used.size() == lease.end_sequence - first);
+    PACT_CHECK(lease.unused > 0 && lease.unused == static_cast<uint64_t>(std::count(
+                                                       lease.used.begin(), lease.used.end(), false)));
+    unused += lease.unused;
+    previous_end = lease.end_sequence;
+  }
+  PACT_CHECK(unused == leased_unused_ && unused <= options_.leased_unused_max);
   for (const auto& [id, txn] : txns_) {
     PACT_CHECK(id == txn.id && id.valid(), "txn key {} holds {}", id, txn.id);
+    PACT_CHECK(!Unbegun(id), "{} open but its leased txid unused", id);
     // Only a COMMIT resumed from the log is both open and committed.
     PACT_CHECK(!committed_.Contains(id) || (id.epoch < epoch_ && txn.state == TxnState::kCommitting),
                "{} both open and committed", id);

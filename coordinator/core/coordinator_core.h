@@ -49,6 +49,9 @@ struct CoordinatorOptions {
   uint64_t prepare_resend_ticks = 12;            // PREPARE resent to branches that did not vote
   uint64_t commit_resend_ticks_min = 6;          // phase 2 (and one-phase) resend backoff, first
   uint64_t commit_resend_ticks_max = 96;         // ... and largest interval
+  uint32_t lease_txids_max = 256;                // txids in one lease, at most
+  uint32_t leased_unused_max = 65536;            // leased txids not used yet, over all leases
+  uint64_t lease_ticks = 400;                    // a leased txid must be used within this long
 
   // InvalidArgument naming the first bad field.
   Status Validate() const;
@@ -86,6 +89,8 @@ struct CoordinatorStats {
   uint64_t committed_read_only = 0;  // no branch wrote: nothing to decide
   uint64_t aborted = 0;
   uint64_t overloaded = 0;
+  uint64_t leased = 0;          // txids leased
+  uint64_t lease_expired = 0;   // leased txids never used
   uint64_t ignored_messages = 0;    // late, duplicate, stale or unexpected; no effect
   uint64_t contradicting_acks = 0;  // a branch said ABORTED about a chosen COMMIT
 };
@@ -142,7 +147,21 @@ class CoordinatorCore {
     std::vector<Branch> branches{};      // ascending numbers
     std::vector<std::string> waiters{};  // clients waiting for the CommitReply
   };
+  // A range of txids leased to a client: a txid begins when first used, until `expires_tick`.
+  struct Lease {
+    uint64_t end_sequence = 0;  // exclusive; the key is the first sequence
+    uint64_t expires_tick = 0;
+    uint32_t unused = 0;
+    std::vector<bool> used{};  // by sequence - first
+  };
+
   CoordinatorEffects OnBegin(std::string_view from, const protocol::BeginRequest& m);
+  // True for a txid of a lease in force that was not used yet: it may still begin.
+  bool Unbegun(const TxnId& id) const;
+  // Begins the leased, unused `id` (Unbegun): the open transaction, or nullptr when
+  // inflight_txns_max transactions are open (the txid stays unused).
+  Txn* BeginLeased(const TxnId& id);
+  void ExpireLeases();
   CoordinatorEffects OnEnlist(std::string_view from, const protocol::EnlistRequest& m);
   CoordinatorEffects OnCommit(std::string_view from, const protocol::CommitRequest& m);
   CoordinatorEffects OnAbort(std::string_view from, const protocol::AbortRequest& m);
@@ -174,6 +193,8 @@ class CoordinatorCore {
   uint64_t now_ticks_ = 0;
   uint64_t next_sequence_ = 1;
   std::map<TxnId, Txn> txns_;
+  std::map<uint64_t, Lease> leases_;  // by first sequence; ranges disjoint, below next_sequence_
+  uint64_t leased_unused_ = 0;
   CommittedTxns committed_;  // open transactions only once resumed from the log
   CoordinatorStats stats_;
 };

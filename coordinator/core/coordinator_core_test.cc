@@ -288,6 +288,81 @@ TEST_F(CoordinatorCoreTest, AClientAskingLongAfterTheEndHearsTheOutcome) {
   EXPECT_EQ(Sent<protocol::BranchAbortRequest>(CastVote(aborted, 1, Vote::kYes)).size(), 1u);
 }
 
+TEST_F(CoordinatorCoreTest, LeasedTxidsBeginWhenFirstUsedAndExpireUnused) {
+  auto lease = Sent<protocol::BeginReply>(Step("k1", protocol::BeginRequest{1, 4}));
+  ASSERT_EQ(lease.size(), 1u);
+  ASSERT_EQ(lease[0].second.status, protocol::BeginStatus::kOk);
+  ASSERT_EQ(lease[0].second.leased, 4u);
+  EXPECT_EQ(lease[0].second.lease_ticks, Options().lease_ticks);
+  const TxnId first = lease[0].second.txn;
+  auto nth = [&](uint64_t i) { return TxnId{first.epoch, first.sequence + i}; };
+  EXPECT_EQ(Begin(), nth(4)) << "a plain begin gets the next txid after the lease";
+  EXPECT_EQ(core_.open_txns(), 1u) << "leased txids are not open transactions";
+
+  // Not used yet, a leased txid may still begin: nobody is told ABORTED about it.
+  auto asked = Sent<protocol::OutcomeReply>(Step("p1", protocol::OutcomeRequest{5, nth(0)}));
+  EXPECT_EQ(asked[0].second.outcome, Outcome::kUnknown);
+  // The first enlistment begins it; the transaction then runs as any other.
+  EXPECT_EQ(Enlist(nth(0), "p1"), 1u);
+  EXPECT_EQ(core_.View(nth(0))->state, TxnState::kActive);
+  Step("k1", protocol::CommitRequest{nth(0)});
+  auto ack = Step("p1", protocol::AckReply{5, BranchId{nth(0), 1}, Outcome::kCommitted});
+  EXPECT_EQ(Sent<protocol::CommitReply>(ack)[0].second.outcome, Outcome::kCommitted);
+  // A commit or an abort as first use: no branch, so committed read-only; aborted.
+  EXPECT_EQ(Sent<protocol::CommitReply>(Step("k1", protocol::CommitRequest{nth(1)}))[0]
+                .second.outcome,
+            Outcome::kCommitted);
+  EXPECT_EQ(Sent<protocol::AbortReply>(Step("k1", protocol::AbortRequest{nth(2)}))[0]
+                .second.outcome,
+            Outcome::kAborted);
+
+  // The lease expires with nth(3) unused: it aborted, and can no longer begin.
+  for (uint64_t i = 0; i < Options().lease_ticks; ++i) core_.Tick();
+  core_.CheckInvariants();
+  EXPECT_EQ(core_.stats().lease_expired, 1u);
+  EXPECT_EQ(Sent<protocol::OutcomeReply>(Step("p1", protocol::OutcomeRequest{5, nth(3)}))[0]
+                .second.outcome,
+            Outcome::kAborted);
+  EXPECT_EQ(Sent<protocol::CommitReply>(Step("k1", protocol::CommitRequest{nth(3)}))[0]
+                .second.outcome,
+            Outcome::kAborted);
+  EXPECT_EQ(Enlist(nth(3), "p1"), 0u) << "refused";
+  // What was used keeps its outcome.
+  EXPECT_EQ(Sent<protocol::CommitReply>(Step("k1", protocol::CommitRequest{nth(0)}))[0]
+                .second.outcome,
+            Outcome::kCommitted);
+}
+
+TEST_F(CoordinatorCoreTest, LeasesAreBoundedAndTheirFirstUseRespectsTheInflightLimit) {
+  CoordinatorOptions options = Options();
+  options.lease_txids_max = 8;
+  options.leased_unused_max = 12;
+  CoordinatorCore core(options, "c1", 5, {});
+  auto lease = [&](uint32_t count) {
+    return Sent<protocol::BeginReply>(core.Step("k1", protocol::BeginRequest{1, count}))[0].second;
+  };
+  const protocol::BeginReply big = lease(100);
+  EXPECT_EQ(big.leased, 8u) << "cut to lease_txids_max";
+  EXPECT_EQ(lease(5).status, protocol::BeginStatus::kOverloaded) << "13 unused > 12";
+  EXPECT_EQ(lease(4).leased, 4u);
+  core.CheckInvariants();
+  // inflight_txns_max is 3: the fourth first use is refused, and that txid stays usable.
+  for (uint64_t i = 0; i < 3; ++i) {
+    const TxnId txn{5, big.txn.sequence + i};
+    EXPECT_EQ(Sent<protocol::EnlistReply>(core.Step("p1", protocol::EnlistRequest{5, txn, "p1", 1}))[0]
+                  .second.status,
+              protocol::EnlistStatus::kEnlisted);
+  }
+  const TxnId fourth{5, big.txn.sequence + 3};
+  EXPECT_EQ(Sent<protocol::EnlistReply>(core.Step("p1", protocol::EnlistRequest{5, fourth, "p1", 1}))[0]
+                .second.status,
+            protocol::EnlistStatus::kOverloaded);
+  EXPECT_EQ(Sent<protocol::OutcomeReply>(core.Step("p1", protocol::OutcomeRequest{5, fourth}))[0]
+                .second.outcome,
+            Outcome::kUnknown);
+  core.CheckInvariants();
+}
+
 TEST(CoordinatorCoreRestartTest, AnswersFromTheLogsCommitsAfterARestart) {
   CommittedTxns committed;
   committed.Add({4, 7});  // committed and ended before the restart

@@ -34,6 +34,7 @@ struct Flags {
   int txn_timeout_ms = 10000;
   int prepare_timeout_ms = 3000;
   int commit_wait_ms = 3000;
+  int txid_lease_ms = 4000;
   int participant_call_timeout_ms = 2000;
   size_t sender_threads = ParticipantSenderOptions{}.sender_threads;
   size_t participant_calls_in_flight = ParticipantSenderOptions{}.calls_in_flight_per_participant;
@@ -92,6 +93,7 @@ int Run(const Flags& flags) {
   options.core.inflight_txns_max = flags.inflight_txns_max;
   options.core.txn_timeout_ticks = TicksFor(flags.txn_timeout_ms, flags.tick_ms);
   options.core.prepare_timeout_ticks = TicksFor(flags.prepare_timeout_ms, flags.tick_ms);
+  options.core.lease_ticks = TicksFor(flags.txid_lease_ms, flags.tick_ms);
   options.sender.sender_threads = flags.sender_threads;
   options.sender.calls_in_flight_per_participant = flags.participant_calls_in_flight;
   options.sender.rpc.call_timeout_ms = flags.participant_call_timeout_ms;
@@ -104,6 +106,7 @@ int Run(const Flags& flags) {
 
   CoordinatorServiceOptions service_options;
   service_options.commit_wait_ms = flags.commit_wait_ms;
+  service_options.tick_ms = flags.tick_ms;
   auto service = std::make_shared<CoordinatorService>(driver->get(), service_options);
   auto server = rpc::RpcServer::Start(
       *listen, {{"Coordinator", std::make_shared<rpc::CoordinatorProcessor>(service)}});
@@ -152,6 +155,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--commit-wait-ms", flags.commit_wait_ms,
                  "how long commit waits for a decision before answering UNKNOWN")
+      ->capture_default_str();
+  app.add_option("--txid-lease-ms", flags.txid_lease_ms,
+                 "how long a client may use txids it leased (begin_transaction lease_txids)")
+      ->check(CLI::Range(1, 3600 * 1000))
       ->capture_default_str();
   app.add_option("--participant-call-timeout-ms", flags.participant_call_timeout_ms,
                  "timeout of one call to a participant")

@@ -2,12 +2,19 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "common/check.h"
 #include "participant/sdk/rpc_convert.h"
 #include "thrift/endpoint.h"
 
 namespace pact::coordinator {
 namespace {
+
+// The most txids a client may ask to lease at once (pact.thrift BeginRequest.lease_txids); the
+// core grants at most its lease_txids_max of them.
+constexpr int32_t kLeaseTxidsMax = 1024;
 
 [[noreturn]] void ThrowInvalid(const Status& status) {
   rpc::InvalidArgument error;
@@ -64,13 +71,24 @@ void CoordinatorService::begin_transaction(rpc::BeginReply& reply,
   if (request.client_name.size() > 256) {
     ThrowInvalid(Status::InvalidArgument("client_name longer than 256 bytes"));
   }
-  protocol::BeginRequest begin{next_request_id_++};
+  if (request.lease_txids < 0 || request.lease_txids > kLeaseTxidsMax) {
+    ThrowInvalid(Status::InvalidArgument(
+        fmt::format("lease_txids {} is not within 0..{}", request.lease_txids, kLeaseTxidsMax)));
+  }
+  protocol::BeginRequest begin{next_request_id_++,
+                               static_cast<uint32_t>(std::max(1, request.lease_txids))};
   std::optional<protocol::Message> answer =
       CallDriver(begin, options_.request_wait_ms, /*unknown_ok=*/false);
   const auto& began = As<protocol::BeginReply>(*answer);
   switch (began.status) {
     case protocol::BeginStatus::kOk:
       reply.txid = sdk::ToRpc(began.txn);
+      if (began.leased > 1) {
+        reply.__set_leased(static_cast<int32_t>(began.leased));
+        reply.__set_lease_ms(static_cast<int32_t>(
+            std::min<uint64_t>(began.lease_ticks * static_cast<uint64_t>(options_.tick_ms),
+                               std::numeric_limits<int32_t>::max())));
+      }
       return;
     case protocol::BeginStatus::kOverloaded:
       ThrowOverloaded("too many transactions in flight");

@@ -20,6 +20,7 @@ struct CoordinatorServiceOptions {
   // below the SDK's call timeout so that a slow decision answers UNKNOWN (ask again) instead
   // of a transport timeout.
   int commit_wait_ms = 3000;
+  int tick_ms = 10;  // the driver's: turns a lease's ticks into the milliseconds a client sees
 };
 
 class CoordinatorService final : public rpc::CoordinatorIf {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -51,13 +53,34 @@ class Client::Impl {
       : options_(std::move(options)), channel_(std::move(channel)) {}
 
   Result<TxnId> Begin() {
+    const std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now();
+    if (options_.txid_lease > 1) {
+      std::lock_guard lock(leased_mutex_);
+      // Half the lease is left for the txid to reach the coordinator in its first use.
+      while (!leased_.empty() && leased_.front().use_before <= now) leased_.pop_front();
+      if (!leased_.empty()) {
+        const TxnId txid = leased_.front().txid;
+        leased_.pop_front();
+        return txid;
+      }
+    }
     rpc::BeginRequest request;
     request.__set_timeout_ms(options_.transaction_timeout_ms);
     request.__set_client_name(options_.client_name);
+    if (options_.txid_lease > 1) request.__set_lease_txids(options_.txid_lease);
     rpc::BeginReply reply;
     PACT_RETURN_IF_ERROR(channel_->CallLeader(
         [&](rpc::CoordinatorClient& client) { client.begin_transaction(reply, request); }));
-    return sdk::FromRpc(reply.txid);
+    const TxnId first = sdk::FromRpc(reply.txid);
+    if (reply.leased > 1 && reply.lease_ms > 0) {
+      const auto use_before = now + std::chrono::milliseconds(reply.lease_ms / 2);
+      std::lock_guard lock(leased_mutex_);
+      for (int32_t i = 1; i < reply.leased; ++i) {
+        leased_.push_back({TxnId{first.epoch, first.sequence + static_cast<uint64_t>(i)},
+                           use_before});
+      }
+    }
+    return first;
   }
 
   // Asks commit (or abort) until the coordinator gives a decision or the deadline passes.
@@ -108,12 +131,23 @@ class Client::Impl {
   }
 
  private:
+  struct LeasedTxid {
+    TxnId txid;
+    std::chrono::steady_clock::time_point use_before;
+  };
+
   const ClientOptions options_;
   std::unique_ptr<sdk::CoordinatorChannel> channel_;
   Clock* const clock_ = SystemClock::Default();
+  std::mutex leased_mutex_;
+  std::deque<LeasedTxid> leased_;  // guarded by leased_mutex_; oldest first
 };
 
 Result<std::unique_ptr<Client>> Client::Create(const ClientOptions& options) {
+  if (options.txid_lease < 0 || options.txid_lease > 1024) {
+    return Status::InvalidArgument(
+        fmt::format("txid_lease {} is not within 0..1024", options.txid_lease));
+  }
   rpc::ClientOptions rpc_options;
   rpc_options.call_timeout_ms = options.call_timeout_ms;
   // One Client serves all of an application's threads; a pool that keeps fewer idle connections

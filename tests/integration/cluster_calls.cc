@@ -191,6 +191,16 @@ Result<rpc::Outcome> AbortBranch(const std::string& agent, const rpc::BranchRef&
   return reply.outcome;
 }
 
+Result<rpc::BeginReply> BeginTxn(const std::string& coordinator, int32_t lease_txids) {
+  rpc::BeginRequest request;
+  request.__set_lease_txids(lease_txids);
+  rpc::BeginReply reply;
+  PACT_RETURN_IF_ERROR(CallOnce<rpc::CoordinatorClient>(
+      coordinator, "Coordinator",
+      [&](rpc::CoordinatorClient& client) { client.begin_transaction(reply, request); }));
+  return reply;
+}
+
 Result<rpc::Outcome> CommitTxn(const std::string& coordinator, const rpc::TxnId& txid) {
   rpc::CommitRequest request;
   request.txid = txid;

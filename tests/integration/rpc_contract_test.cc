@@ -10,6 +10,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "pact/client.h"
@@ -392,6 +393,52 @@ TEST_F(RpcContractTest, CoordinatorAnswersUnknownTxidsAndRefusesStaleOrInvalidOn
   EXPECT_EQ(client_->Commit(fresh).kind, OutcomeKind::kCommitted);
   EXPECT_TRUE(Eventually([&] { return Prepared() == 0 && Open() == 0; }, 10000));
   EXPECT_EQ(Balance(), kStart - 2 - 4) << "the stranded debit of 3 was rolled back";
+}
+
+// Leased txids: a lease is bounded and validated; a leased txid begins when an agent first
+// enlists in it, and commits as any other; one the client never used aborts when the lease
+// ends, after which it can no longer begin.
+TEST_F(RpcContractTest, LeasedTxidsBeginAtFirstUseAndAbortUnusedWhenTheLeaseEnds) {
+  ExpectCode(BeginTxn(coordinator(), -1), StatusCode::kInvalidArgument, "lease_txids -1");
+  ExpectCode(BeginTxn(coordinator(), 1025), StatusCode::kInvalidArgument, "lease_txids 1025");
+  auto lease = BeginTxn(coordinator(), 3);
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  ASSERT_EQ(lease->leased, 3);
+  ASSERT_GT(lease->lease_ms, 0);
+  const TxnId used = sdk::FromRpc(lease->txid);
+  const TxnId unused{used.epoch, used.sequence + 2};
+
+  auto before = OutcomeOf(coordinator(), sdk::ToRpc(unused));
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(*before, rpc::Outcome::UNKNOWN) << "a leased txid may still begin";
+  ASSERT_TRUE(Debit(used, 5).ok());
+  EXPECT_EQ(client_->Commit(used).kind, OutcomeKind::kCommitted);
+  EXPECT_TRUE(Eventually([&] { return Prepared() == 0 && Open() == 0; }, 10000));
+  EXPECT_EQ(Balance(), kStart - 5);
+
+  // The cluster's coordinator leases for 4 s (its --txid-lease-ms default).
+  ASSERT_LE(lease->lease_ms, 10000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(lease->lease_ms + 200));
+  auto after = OutcomeOf(coordinator(), sdk::ToRpc(unused));
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, rpc::Outcome::ABORTED);
+  EXPECT_FALSE(Debit(unused, 7).ok()) << "work in an expired leased txid";
+  EXPECT_EQ(Balance(), kStart - 5);
+  EXPECT_TRUE(Eventually([&] { return Open() == 0; }, 10000));
+
+  // The SDK's client takes consecutive txids from one lease, and commits them as usual.
+  EXPECT_EQ(Client::Create({.coordinators = {coordinator()}, .txid_lease = -1}).status().code(),
+            StatusCode::kInvalidArgument);
+  auto leasing = Client::Create({.coordinators = {coordinator()}, .txid_lease = 4});
+  ASSERT_TRUE(leasing.ok());
+  auto a = (*leasing)->Begin();
+  auto b = (*leasing)->Begin();
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(b->id().sequence, a->id().sequence + 1) << "the second came from the lease";
+  ASSERT_TRUE(Debit(b->id(), 1).ok());
+  EXPECT_EQ(b->Commit().kind, OutcomeKind::kCommitted);
+  EXPECT_EQ(a->Commit().kind, OutcomeKind::kCommitted) << "no work: committed read-only";
+  EXPECT_EQ(Balance(), kStart - 6);
 }
 
 }  // namespace

@@ -24,10 +24,17 @@ void SimClient::Tick() {
     case State::kIdle:
       if (stopped_ || started_ >= options_.txns || now_ < next_start_) return;
       ++started_;
+      if (!leased_.empty() && now_ < leased_until_) {
+        txn_ = leased_.front();
+        leased_.pop_front();
+        StartWork();
+        return;
+      }
+      leased_.clear();
       state_ = State::kBeginning;
       deadline_ = now_ + options_.begin_wait_ticks;
       s_.transport->Send(name_, coordinator_,
-                         protocol::Message{protocol::BeginRequest{++request_id_}});
+                         protocol::Message{protocol::BeginRequest{++request_id_, options_.lease}});
       return;
     case State::kBeginning:
       if (now_ >= deadline_) {
@@ -68,6 +75,10 @@ void SimClient::Deliver(const std::string& from, const SimMessage& message) {
       return;
     }
     txn_ = begin->txn;
+    for (uint64_t i = 1; i < begin->leased; ++i) {
+      leased_.push_back(TxnId{begin->txn.epoch, begin->txn.sequence + i});
+    }
+    leased_until_ = now_ + begin->lease_ticks / 2;
     StartWork();
   } else if (const auto* commit = std::get_if<protocol::CommitReply>(m)) {
     if (state_ == State::kFinishing && commit->txn == txn_) Told(commit->outcome);

@@ -9,6 +9,7 @@
 #define PACT_TESTS_SIM_CLIENT_H_
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@ namespace pact::sim {
 
 struct ClientOptions {
   uint32_t txns = 6;  // transactions to run
+  uint32_t lease = 1;  // > 1: txids come from leases of this many, most without a round trip
   uint32_t branches_per_txn_max = 3;
   uint32_t read_permille = 200;      // a branch only reads
   uint32_t fail_permille = 60;       // a branch's store will refuse to prepare
@@ -71,6 +73,8 @@ class SimClient {
   uint32_t started_ = 0;
   uint64_t request_id_ = 0;
   TxnId txn_;
+  std::deque<TxnId> leased_;  // unused txids of the current lease
+  uint64_t leased_until_ = 0;  // use them before this tick (half the lease, on our clock)
   std::map<std::string, WorkKind> work_;   // participant -> kind asked
   std::map<std::string, bool> work_done_;  // participant -> ok
   uint64_t unknown_ = 0;

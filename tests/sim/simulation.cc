@@ -58,6 +58,9 @@ struct Params {
       p.coordinator.prepare_resend_ticks = r.Range(2, 12);
     }
     p.finished_retention_ticks = r.OneIn(2) ? r.Range(1, 10) : r.Range(11, 150);
+    // Short leases: clients' leased txids expire unused, and under the small limits above a
+    // first use meets a full coordinator.
+    if (r.OneIn(2)) p.coordinator.lease_ticks = r.Range(4, 60);
     return p;
   }
 };
@@ -139,6 +142,7 @@ class Simulation {
     for (uint32_t i = 1; i <= params_.clients; ++i) {
       ClientOptions o;
       o.txns = static_cast<uint32_t>(random_.Range(5, 25));
+      o.lease = random_.OneIn(2) ? 1 : static_cast<uint32_t>(random_.Range(2, 6));
       clients_.push_back(
           std::make_unique<SimClient>(fmt::format("k{}", i), "c1", names, o, &random_, services));
     }
@@ -187,7 +191,7 @@ class Simulation {
         "participants={} clients={} fault_ticks={} loss={}/1000 dup={}/1000 delay<={} "
         "late={}/1000 late_delay<={} crash=1/{} "
         "crash_point=1/{} crashes_max={} partition=1/{} down<={} store_delay<={} inflight<={} "
-        "branches<={} txn_timeout={} prepare_timeout={} retention={}",
+        "branches<={} txn_timeout={} prepare_timeout={} retention={} lease_ticks={}",
         params_.participants, params_.clients, params_.fault_ticks, params_.faults.loss_permille,
         params_.faults.duplicate_permille, params_.faults.delay_ticks_max,
         params_.faults.late_permille, params_.faults.late_ticks_max, params_.crash_one_in,
@@ -195,7 +199,7 @@ class Simulation {
         params_.restart_ticks_max, params_.store_delay_ticks_max,
         params_.coordinator.inflight_txns_max, params_.coordinator.branches_per_txn_max,
         params_.coordinator.txn_timeout_ticks, params_.coordinator.prepare_timeout_ticks,
-        params_.finished_retention_ticks);
+        params_.finished_retention_ticks, params_.coordinator.lease_ticks);
   }
 
   void InjectFaults() {

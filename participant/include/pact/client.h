@@ -8,8 +8,14 @@
 //
 // Commit answers COMMITTED, ABORTED (with a reason) or UNKNOWN. UNKNOWN is never a guess: the
 // coordinators could not be reached, or had not decided, within the commit deadline. The
-// caller may ask again later with Client::Commit(txid), which answers the same decision (or
-// UNKNOWN again, if the coordinator has since forgotten a long-finished transaction).
+// caller may ask again later with Client::Commit(txid), which answers the same decision - or
+// UNKNOWN for good about a transaction of an earlier coordinator epoch that left no COMMIT in
+// the decision log (aborted, or committed in one phase).
+//
+// With `txid_lease` > 1, Begin() takes txids from a lease of that many, asked for when the
+// last one is used up: most transactions then begin without a round trip to the coordinator.
+// A leased txid begins at the coordinator when first used; one not used within half the lease
+// is dropped (the coordinator aborts it when the lease ends).
 //
 // The client finds the leader among `coordinators` and follows NotLeader hints. Thread-safe:
 // one Client serves any number of threads and transactions.
@@ -31,6 +37,7 @@ struct ClientOptions {
   int commit_deadline_ms = 30000;         // Commit() gives UNKNOWN after this long
   int transaction_timeout_ms = 0;         // 0: the coordinator's default
   std::string client_name = "pact-client";
+  int txid_lease = 0;  // > 1: txids leased this many at a time (at most 1024); else one by one
 };
 
 enum class OutcomeKind { kCommitted, kAborted, kUnknown };
