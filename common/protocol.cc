@@ -11,8 +11,9 @@ std::string Format(const BeginRequest& m) {
   return fmt::format("BeginRequest{{request_id={} lease={}}}", m.request_id, m.lease);
 }
 std::string Format(const BeginReply& m) {
-  return fmt::format("BeginReply{{epoch={} request_id={} status={} txn={} leased={} lease_ticks={}}}",
-                     m.epoch, m.request_id, Name(m.status), m.txn, m.leased, m.lease_ticks);
+  return fmt::format(
+      "BeginReply{{epoch={} request_id={} status={} txn={} leased={} lease_ticks={}}}", m.epoch,
+      m.request_id, Name(m.status), m.txn, m.leased, m.lease_ticks);
 }
 std::string Format(const CommitRequest& m) { return fmt::format("CommitRequest{{txn={}}}", m.txn); }
 std::string Format(const CommitReply& m) {

@@ -83,8 +83,8 @@ struct BeginReply {
   uint64_t epoch = 0;
   uint64_t request_id = 0;
   BeginStatus status = BeginStatus::kOk;
-  TxnId txn{};              // valid only when status == kOk
-  uint32_t leased = 0;      // kOk with a lease: txids txn .. txn + leased - 1
+  TxnId txn{};               // valid only when status == kOk
+  uint32_t leased = 0;       // kOk with a lease: txids txn .. txn + leased - 1
   uint64_t lease_ticks = 0;  // ... usable for this long from when the coordinator granted them
 };
 

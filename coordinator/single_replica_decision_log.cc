@@ -33,8 +33,7 @@ struct ReplayState {
         if (entry.epoch != epoch) return corrupt("COMMIT outside its leader's epoch");
         if (committed.Contains(entry.decision.txn)) return corrupt("second COMMIT");
         committed.Add(entry.decision.txn);
-        unended.emplace(entry.decision.txn,
-                        std::make_pair(commits++, std::move(entry.decision)));
+        unended.emplace(entry.decision.txn, std::make_pair(commits++, std::move(entry.decision)));
         return Status::Ok();
       case DecisionLogEntry::Kind::kEnd:
         if (!committed.Contains(entry.decision.txn)) return corrupt("END without COMMIT");

@@ -55,7 +55,7 @@ class SingleReplicaDecisionLog final : public DecisionLog {
   std::unique_ptr<wal::Log> log_;
   uint64_t epoch_ = 0;
   std::vector<CommitDecision> unended_;
-  CommittedTxns committed_;  // COMMITs replayed at open
+  CommittedTxns committed_;            // COMMITs replayed at open
   std::map<wal::Lsn, TxnId> pending_;  // proposed and appended, not yet chosen; by LSN
   std::set<TxnId> pending_txns_;       // the same transactions, to find repeated proposals
   std::set<TxnId> chosen_;             // durable COMMIT, END not recorded

@@ -535,12 +535,13 @@ void CoordinatorCore::CheckInvariants() const {
   uint64_t unused = 0;
   uint64_t previous_end = 1;
   for (const auto& [first, lease] : leases_) {
-    PACT_CHECK(first >= previous_end && first < lease.end_sequence &&
-                   lease.end_sequence <= next_sequence_,
-               "lease [{}, {}) overlaps or is not issued", first, lease.end_sequence);
+    PACT_CHECK(
+        first >= previous_end && first < lease.end_sequence && lease.end_sequence <= next_sequence_,
+        "lease [{}, {}) overlaps or is not issued", first, lease.end_sequence);
     PACT_CHECK(lease.used.size() == lease.end_sequence - first);
-    PACT_CHECK(lease.unused > 0 && lease.unused == static_cast<uint64_t>(std::count(
-                                                       lease.used.begin(), lease.used.end(), false)));
+    PACT_CHECK(lease.unused > 0 &&
+               lease.unused ==
+                   static_cast<uint64_t>(std::count(lease.used.begin(), lease.used.end(), false)));
     unused += lease.unused;
     previous_end = lease.end_sequence;
   }
@@ -549,8 +550,9 @@ void CoordinatorCore::CheckInvariants() const {
     PACT_CHECK(id == txn.id && id.valid(), "txn key {} holds {}", id, txn.id);
     PACT_CHECK(!Unbegun(id), "{} open but its leased txid unused", id);
     // Only a COMMIT resumed from the log is both open and committed.
-    PACT_CHECK(!committed_.Contains(id) || (id.epoch < epoch_ && txn.state == TxnState::kCommitting),
-               "{} both open and committed", id);
+    PACT_CHECK(
+        !committed_.Contains(id) || (id.epoch < epoch_ && txn.state == TxnState::kCommitting),
+        "{} both open and committed", id);
     PACT_CHECK(txn.began_tick <= txn.state_tick && txn.state_tick <= now_ticks_);
     // A leader decides only its own epoch; older epochs survive only as chosen COMMITs.
     if (id.epoch == epoch_) {

@@ -89,8 +89,8 @@ struct CoordinatorStats {
   uint64_t committed_read_only = 0;  // no branch wrote: nothing to decide
   uint64_t aborted = 0;
   uint64_t overloaded = 0;
-  uint64_t leased = 0;          // txids leased
-  uint64_t lease_expired = 0;   // leased txids never used
+  uint64_t leased = 0;              // txids leased
+  uint64_t lease_expired = 0;       // leased txids never used
   uint64_t ignored_messages = 0;    // late, duplicate, stale or unexpected; no effect
   uint64_t contradicting_acks = 0;  // a branch said ABORTED about a chosen COMMIT
 };

@@ -281,9 +281,9 @@ TEST_F(CoordinatorCoreTest, AClientAskingLongAfterTheEndHearsTheOutcome) {
   EXPECT_EQ(commit(one_phase)[0].second.outcome, Outcome::kCommitted);
   EXPECT_EQ(commit(two_phase)[0].second.outcome, Outcome::kCommitted);
   EXPECT_EQ(commit(aborted)[0].second.outcome, Outcome::kAborted);
-  EXPECT_EQ(Sent<protocol::AbortReply>(Step("k1", protocol::AbortRequest{two_phase}))[0]
-                .second.outcome,
-            Outcome::kCommitted);
+  EXPECT_EQ(
+      Sent<protocol::AbortReply>(Step("k1", protocol::AbortRequest{two_phase}))[0].second.outcome,
+      Outcome::kCommitted);
   // A YES that arrives that late for an aborted transaction is still told to abort.
   EXPECT_EQ(Sent<protocol::BranchAbortRequest>(CastVote(aborted, 1, Vote::kYes)).size(), 1u);
 }
@@ -309,12 +309,12 @@ TEST_F(CoordinatorCoreTest, LeasedTxidsBeginWhenFirstUsedAndExpireUnused) {
   auto ack = Step("p1", protocol::AckReply{5, BranchId{nth(0), 1}, Outcome::kCommitted});
   EXPECT_EQ(Sent<protocol::CommitReply>(ack)[0].second.outcome, Outcome::kCommitted);
   // A commit or an abort as first use: no branch, so committed read-only; aborted.
-  EXPECT_EQ(Sent<protocol::CommitReply>(Step("k1", protocol::CommitRequest{nth(1)}))[0]
-                .second.outcome,
-            Outcome::kCommitted);
-  EXPECT_EQ(Sent<protocol::AbortReply>(Step("k1", protocol::AbortRequest{nth(2)}))[0]
-                .second.outcome,
-            Outcome::kAborted);
+  EXPECT_EQ(
+      Sent<protocol::CommitReply>(Step("k1", protocol::CommitRequest{nth(1)}))[0].second.outcome,
+      Outcome::kCommitted);
+  EXPECT_EQ(
+      Sent<protocol::AbortReply>(Step("k1", protocol::AbortRequest{nth(2)}))[0].second.outcome,
+      Outcome::kAborted);
 
   // The lease expires with nth(3) unused: it aborted, and can no longer begin.
   for (uint64_t i = 0; i < Options().lease_ticks; ++i) core_.Tick();
@@ -323,14 +323,14 @@ TEST_F(CoordinatorCoreTest, LeasedTxidsBeginWhenFirstUsedAndExpireUnused) {
   EXPECT_EQ(Sent<protocol::OutcomeReply>(Step("p1", protocol::OutcomeRequest{5, nth(3)}))[0]
                 .second.outcome,
             Outcome::kAborted);
-  EXPECT_EQ(Sent<protocol::CommitReply>(Step("k1", protocol::CommitRequest{nth(3)}))[0]
-                .second.outcome,
-            Outcome::kAborted);
+  EXPECT_EQ(
+      Sent<protocol::CommitReply>(Step("k1", protocol::CommitRequest{nth(3)}))[0].second.outcome,
+      Outcome::kAborted);
   EXPECT_EQ(Enlist(nth(3), "p1"), 0u) << "refused";
   // What was used keeps its outcome.
-  EXPECT_EQ(Sent<protocol::CommitReply>(Step("k1", protocol::CommitRequest{nth(0)}))[0]
-                .second.outcome,
-            Outcome::kCommitted);
+  EXPECT_EQ(
+      Sent<protocol::CommitReply>(Step("k1", protocol::CommitRequest{nth(0)}))[0].second.outcome,
+      Outcome::kCommitted);
 }
 
 TEST_F(CoordinatorCoreTest, LeasesAreBoundedAndTheirFirstUseRespectsTheInflightLimit) {
@@ -349,14 +349,16 @@ TEST_F(CoordinatorCoreTest, LeasesAreBoundedAndTheirFirstUseRespectsTheInflightL
   // inflight_txns_max is 3: the fourth first use is refused, and that txid stays usable.
   for (uint64_t i = 0; i < 3; ++i) {
     const TxnId txn{5, big.txn.sequence + i};
-    EXPECT_EQ(Sent<protocol::EnlistReply>(core.Step("p1", protocol::EnlistRequest{5, txn, "p1", 1}))[0]
-                  .second.status,
-              protocol::EnlistStatus::kEnlisted);
+    EXPECT_EQ(
+        Sent<protocol::EnlistReply>(core.Step("p1", protocol::EnlistRequest{5, txn, "p1", 1}))[0]
+            .second.status,
+        protocol::EnlistStatus::kEnlisted);
   }
   const TxnId fourth{5, big.txn.sequence + 3};
-  EXPECT_EQ(Sent<protocol::EnlistReply>(core.Step("p1", protocol::EnlistRequest{5, fourth, "p1", 1}))[0]
-                .second.status,
-            protocol::EnlistStatus::kOverloaded);
+  EXPECT_EQ(
+      Sent<protocol::EnlistReply>(core.Step("p1", protocol::EnlistRequest{5, fourth, "p1", 1}))[0]
+          .second.status,
+      protocol::EnlistStatus::kOverloaded);
   EXPECT_EQ(Sent<protocol::OutcomeReply>(core.Step("p1", protocol::OutcomeRequest{5, fourth}))[0]
                 .second.outcome,
             Outcome::kUnknown);
@@ -373,9 +375,9 @@ TEST(CoordinatorCoreRestartTest, AnswersFromTheLogsCommitsAfterARestart) {
         .second.outcome;
   };
   EXPECT_EQ(commit({4, 7}), Outcome::kCommitted);
-  EXPECT_EQ(Sent<protocol::AbortReply>(core.Step("k1", protocol::AbortRequest{{4, 7}}))[0]
-                .second.outcome,
-            Outcome::kCommitted);
+  EXPECT_EQ(
+      Sent<protocol::AbortReply>(core.Step("k1", protocol::AbortRequest{{4, 7}}))[0].second.outcome,
+      Outcome::kCommitted);
   EXPECT_EQ(Sent<protocol::OutcomeReply>(core.Step("p1", protocol::OutcomeRequest{5, {4, 7}}))[0]
                 .second.outcome,
             Outcome::kCommitted);

@@ -230,9 +230,8 @@ TEST_F(CoordinatorDriverTest, ConcurrentCommitsShareFsyncsAndExchanges) {
   }
   EXPECT_TRUE(Eventually([&] {
     const std::vector<TxnView> open = driver_->OpenTxns();
-    return std::all_of(open.begin(), open.end(), [](const TxnView& view) {
-      return view.state == TxnState::kPreparing;
-    });
+    return std::all_of(open.begin(), open.end(),
+                       [](const TxnView& view) { return view.state == TxnState::kPreparing; });
   }));
   // A PREPARE enters its outbox just after its transaction enters kPreparing.
   std::this_thread::sleep_for(50ms);

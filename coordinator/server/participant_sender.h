@@ -60,7 +60,7 @@ class ParticipantSender {
   ~ParticipantSender();  // Stop()s
 
   struct Outgoing {
-    std::string to;  // the participant's address ("host:port")
+    std::string to;             // the participant's address ("host:port")
     protocol::Message message;  // PrepareRequest, BranchCommitRequest or BranchAbortRequest
   };
   // Queues `messages` under one lock: messages produced together leave together, even when a

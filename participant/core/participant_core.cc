@@ -608,9 +608,8 @@ void ParticipantCore::FileEndedBranches() {
       continue;
     }
     if (b->number > FinishedBranch::kNumberMax) continue;  // kept whole
-    FinishedBranch filed{.number = b->number,
-                         .prepared_record = b->prepared_record,
-                         .one_phase = b->one_phase};
+    FinishedBranch filed{
+        .number = b->number, .prepared_record = b->prepared_record, .one_phase = b->one_phase};
     filed.end = b->state == BranchState::kCommitted ? FinishedBranch::End::kCommitted
                 : b->state == BranchState::kAborted ? FinishedBranch::End::kAborted
                                                     : FinishedBranch::End::kReadOnly;
@@ -902,9 +901,10 @@ std::optional<BranchView> ParticipantCore::View(const TxnId& txn) const {
   if (it == branches_.end()) {
     const std::optional<FinishedBranch> filed = finished_.Get(txn);
     if (!filed.has_value()) return std::nullopt;
-    const BranchState state = filed->end == FinishedBranch::End::kCommitted ? BranchState::kCommitted
-                              : filed->end == FinishedBranch::End::kAborted ? BranchState::kAborted
-                                                                            : BranchState::kReadOnly;
+    const BranchState state =
+        filed->end == FinishedBranch::End::kCommitted ? BranchState::kCommitted
+        : filed->end == FinishedBranch::End::kAborted ? BranchState::kAborted
+                                                      : BranchState::kReadOnly;
     return BranchView{txn, filed->number, state, filed->prepared_record, filed->one_phase};
   }
   const Branch& b = it->second;

@@ -185,7 +185,7 @@ class ParticipantCore {
   uint64_t now_ticks() const { return now_ticks_; }
   const ParticipantStats& stats() const { return stats_; }
   std::optional<BranchView> View(const TxnId& txn) const;  // filed ended branches too
-  std::vector<BranchView> Branches() const;  // ascending txid; kept whole only
+  std::vector<BranchView> Branches() const;                // ascending txid; kept whole only
   size_t branches_kept_whole() const { return branches_.size(); }
   size_t branches_filed() const { return finished_.size(); }
   // True when no branch is in a state that still needs something to happen.

@@ -155,11 +155,10 @@ TEST(ParticipantCoreRecoveryTest, EndedBranchesFromTheLogAreFiledAfterTheRetenti
   ParticipantCore core(Options());
   const BranchId committed{TxnId{5, 1}, 1};
   const BranchId prepared{TxnId{5, 2}, 1};
-  Result<ParticipantEffects> fx =
-      core.Recover({ParticipantRecord::Incarnation(1), ParticipantRecord::Prepared(committed, 5, false),
-                    ParticipantRecord::Committed(committed, 5),
-                    ParticipantRecord::Prepared(prepared, 5, false)},
-                   {prepared});
+  Result<ParticipantEffects> fx = core.Recover(
+      {ParticipantRecord::Incarnation(1), ParticipantRecord::Prepared(committed, 5, false),
+       ParticipantRecord::Committed(committed, 5), ParticipantRecord::Prepared(prepared, 5, false)},
+      {prepared});
   ASSERT_TRUE(fx.ok()) << fx.status().ToString();
   for (uint64_t i = 0; i < Options().finished_retention_ticks; ++i) core.Tick();
   core.CheckInvariants();

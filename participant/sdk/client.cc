@@ -1,12 +1,12 @@
 #include "pact/client.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <deque>
 #include <mutex>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "common/clock.h"
 #include "participant/sdk/coordinator_channel.h"
@@ -76,8 +76,8 @@ class Client::Impl {
       const auto use_before = now + std::chrono::milliseconds(reply.lease_ms / 2);
       std::lock_guard lock(leased_mutex_);
       for (int32_t i = 1; i < reply.leased; ++i) {
-        leased_.push_back({TxnId{first.epoch, first.sequence + static_cast<uint64_t>(i)},
-                           use_before});
+        leased_.push_back(
+            {TxnId{first.epoch, first.sequence + static_cast<uint64_t>(i)}, use_before});
       }
     }
     return first;

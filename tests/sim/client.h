@@ -73,7 +73,7 @@ class SimClient {
   uint32_t started_ = 0;
   uint64_t request_id_ = 0;
   TxnId txn_;
-  std::deque<TxnId> leased_;  // unused txids of the current lease
+  std::deque<TxnId> leased_;   // unused txids of the current lease
   uint64_t leased_until_ = 0;  // use them before this tick (half the lease, on our clock)
   std::map<std::string, WorkKind> work_;   // participant -> kind asked
   std::map<std::string, bool> work_done_;  // participant -> ok
