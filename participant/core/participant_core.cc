@@ -581,6 +581,18 @@ ParticipantEffects ParticipantCore::Tick() {
   return fx;
 }
 
+BranchState ParticipantCore::StateOf(FinishedBranch::End end) {
+  switch (end) {
+    case FinishedBranch::End::kCommitted:
+      return BranchState::kCommitted;
+    case FinishedBranch::End::kAborted:
+      return BranchState::kAborted;
+    case FinishedBranch::End::kReadOnly:
+      return BranchState::kReadOnly;
+  }
+  PACT_UNREACHABLE("finished branch end {}", static_cast<int>(end));
+}
+
 bool ParticipantCore::Ended(const Branch& b) {
   return b.state == BranchState::kCommitted || b.state == BranchState::kAborted ||
          b.state == BranchState::kReadOnly;
@@ -860,21 +872,11 @@ ParticipantCore::Branch* ParticipantCore::Find(const TxnId& txn) {
   Branch& b = branches_[txn];
   b.txn = txn;
   b.number = filed->number;
+  b.state = StateOf(filed->end);
   b.prepared_record = filed->prepared_record;
+  b.committed_record = b.state == BranchState::kCommitted;
+  b.aborted_record = b.state == BranchState::kAborted;
   b.one_phase = filed->one_phase;
-  switch (filed->end) {
-    case FinishedBranch::End::kCommitted:
-      b.state = BranchState::kCommitted;
-      b.committed_record = true;
-      break;
-    case FinishedBranch::End::kAborted:
-      b.state = BranchState::kAborted;
-      b.aborted_record = true;
-      break;
-    case FinishedBranch::End::kReadOnly:
-      b.state = BranchState::kReadOnly;
-      break;
-  }
   WatchForEnd(b);  // filed again once the retention has passed
   return &b;
 }
@@ -901,11 +903,8 @@ std::optional<BranchView> ParticipantCore::View(const TxnId& txn) const {
   if (it == branches_.end()) {
     const std::optional<FinishedBranch> filed = finished_.Get(txn);
     if (!filed.has_value()) return std::nullopt;
-    const BranchState state =
-        filed->end == FinishedBranch::End::kCommitted ? BranchState::kCommitted
-        : filed->end == FinishedBranch::End::kAborted ? BranchState::kAborted
-                                                      : BranchState::kReadOnly;
-    return BranchView{txn, filed->number, state, filed->prepared_record, filed->one_phase};
+    return BranchView{txn, filed->number, StateOf(filed->end), filed->prepared_record,
+                      filed->one_phase};
   }
   const Branch& b = it->second;
   return BranchView{b.txn, b.number, b.state, b.prepared_record, b.one_phase};

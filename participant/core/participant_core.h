@@ -261,6 +261,7 @@ class ParticipantCore {
   // Only a branch kept whole; for the timers, which must not bring filed branches back.
   Branch* FindWhole(const TxnId& txn);
   static bool Ended(const Branch& b);
+  static BranchState StateOf(FinishedBranch::End end);  // the state a filed branch ended in
   // `b` may have ended, or end soon: look again once the retention has passed.
   void WatchForEnd(const Branch& b);
   // Files the watched branches that ended at least finished_retention_ticks ago.

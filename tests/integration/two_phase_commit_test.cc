@@ -7,10 +7,8 @@
 #include <thread>
 
 #include "pact/client.h"
-#include "pact/rpc/Agent.h"
-#include "participant/sdk/rpc_convert.h"
+#include "tests/integration/cluster_calls.h"
 #include "tests/integration/pact_cluster.h"
-#include "thrift/rpc_client.h"
 
 namespace pact::integration {
 namespace {
@@ -52,18 +50,7 @@ class TwoPhaseCommitTest : public ::testing::Test {
   // Runs `sql` with `params` in the agent's branch of `txid`.
   Status Sql(const std::string& agent, const TxnId& txid, const std::string& sql,
              const std::vector<std::string>& params = {}) {
-    rpc::ClientPool<rpc::AgentClient> pool(*rpc::Endpoint::Parse(cluster_->address(agent)),
-                                           "Agent");
-    rpc::SqlRequest request;
-    request.txid = sdk::ToRpc(txid);
-    request.sql = sql;
-    for (const std::string& param : params) {
-      rpc::SqlValue value;
-      value.__set_value(param);
-      request.params.push_back(value);
-    }
-    rpc::SqlReply reply;
-    return pool.Call([&](rpc::AgentClient& client) { client.execute_sql(reply, request); });
+    return AgentSql(cluster_->address(agent), txid, sql, params).status();
   }
 
   // Moves `amount` from bank_a to bank_b inside `txid`.
