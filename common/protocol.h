@@ -75,9 +75,12 @@ enum class EnlistStatus : uint8_t {
 // from the reply's `txn`, each of which begins when it is first used (enlisted in, committed or
 // aborted), until `lease_ticks` from now. A client then begins most transactions without a
 // round trip. A leased txid not used in time is aborted, as a transaction that timed out.
+// `timeout_ticks`: the transaction (each of the lease's) aborts if not committed this long after
+// it began; 0 means the coordinator's default, and more than its maximum means the maximum.
 struct BeginRequest {
   uint64_t request_id = 0;
   uint32_t lease = 1;
+  uint64_t timeout_ticks = 0;
 };
 struct BeginReply {
   uint64_t epoch = 0;

@@ -88,7 +88,9 @@ exception TransactionNotActive {
 // Coordinator service: applications and participants talk to the leader replica.
 
 struct BeginRequest {
-  // The transaction aborts if not committed within this time; 0 = the coordinator's default.
+  // The transaction aborts if not committed within this time; 0 = the coordinator's default
+  // (--txn-timeout-ms). Negative or above the coordinator's --txn-timeout-max-ms:
+  // InvalidArgument. With lease_txids, each leased txid's timeout, counted from its first use.
   1: optional i32 timeout_ms = 0
   // Free text for pactctl timelines ("transfer-service").
   2: optional string client_name = ""

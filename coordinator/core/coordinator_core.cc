@@ -21,6 +21,7 @@ Status CoordinatorOptions::Validate() const {
     return bad("branches_per_txn_max");
   }
   if (txn_timeout_ticks == 0) return bad("txn_timeout_ticks");
+  if (txn_timeout_ticks_max < txn_timeout_ticks) return bad("txn_timeout_ticks_max");
   if (prepare_timeout_ticks == 0) return bad("prepare_timeout_ticks");
   if (prepare_resend_ticks == 0) return bad("prepare_resend_ticks");
   if (commit_resend_ticks_min == 0) return bad("commit_resend_ticks_min");
@@ -90,6 +91,9 @@ CoordinatorEffects CoordinatorCore::OnBegin(std::string_view from,
   CoordinatorEffects fx;
   protocol::BeginReply reply{.epoch = epoch_, .request_id = m.request_id};
   const uint32_t lease = std::min(m.lease, options_.lease_txids_max);
+  const uint64_t timeout = m.timeout_ticks == 0
+                               ? options_.txn_timeout_ticks
+                               : std::min(m.timeout_ticks, options_.txn_timeout_ticks_max);
   if (lease > 1 && leased_unused_ + lease > options_.leased_unused_max) {
     ++stats_.overloaded;
     reply.status = protocol::BeginStatus::kOverloaded;
@@ -98,6 +102,7 @@ CoordinatorEffects CoordinatorCore::OnBegin(std::string_view from,
     next_sequence_ += lease;
     leases_.emplace(first, Lease{.end_sequence = next_sequence_,
                                  .expires_tick = now_ticks_ + options_.lease_ticks,
+                                 .timeout_ticks = timeout,
                                  .unused = lease,
                                  .used = std::vector<bool>(lease, false)});
     leased_unused_ += lease;
@@ -111,7 +116,7 @@ CoordinatorEffects CoordinatorCore::OnBegin(std::string_view from,
     reply.status = protocol::BeginStatus::kOverloaded;
   } else {
     const TxnId id{epoch_, next_sequence_++};
-    Txn txn{.id = id, .began_tick = now_ticks_, .state_tick = now_ticks_};
+    Txn txn{.id = id, .began_tick = now_ticks_, .timeout_ticks = timeout, .state_tick = now_ticks_};
     txns_.emplace(id, std::move(txn));
     ++stats_.begun;
     reply.status = protocol::BeginStatus::kOk;
@@ -141,7 +146,10 @@ CoordinatorCore::Txn* CoordinatorCore::BeginLeased(const TxnId& id) {
   --leased_unused_;
   if (lease->second.unused == 0) leases_.erase(lease);
   ++stats_.begun;
-  Txn txn{.id = id, .began_tick = now_ticks_, .state_tick = now_ticks_};
+  Txn txn{.id = id,
+          .began_tick = now_ticks_,
+          .timeout_ticks = lease->second.timeout_ticks,
+          .state_tick = now_ticks_};
   return &txns_.emplace(id, std::move(txn)).first->second;
 }
 
@@ -371,7 +379,7 @@ CoordinatorEffects CoordinatorCore::Tick() {
 void CoordinatorCore::TickTxn(Txn& txn, CoordinatorEffects& fx) {
   switch (txn.state) {
     case TxnState::kActive:
-      if (now_ticks_ - txn.began_tick >= options_.txn_timeout_ticks) AbortTxn(txn, fx);
+      if (now_ticks_ - txn.began_tick >= txn.timeout_ticks) AbortTxn(txn, fx);
       return;
     case TxnState::kPreparing:
       if (now_ticks_ - txn.state_tick >= options_.prepare_timeout_ticks) {
@@ -554,6 +562,9 @@ void CoordinatorCore::CheckInvariants() const {
         !committed_.Contains(id) || (id.epoch < epoch_ && txn.state == TxnState::kCommitting),
         "{} both open and committed", id);
     PACT_CHECK(txn.began_tick <= txn.state_tick && txn.state_tick <= now_ticks_);
+    PACT_CHECK(txn.state != TxnState::kActive ||
+                   (txn.timeout_ticks > 0 && txn.timeout_ticks <= options_.txn_timeout_ticks_max),
+               "{} active with timeout {}", id, txn.timeout_ticks);
     // A leader decides only its own epoch; older epochs survive only as chosen COMMITs.
     if (id.epoch == epoch_) {
       PACT_CHECK(id.sequence < next_sequence_, "{} not issued yet", id);

@@ -45,6 +45,7 @@ struct CoordinatorOptions {
   uint32_t inflight_txns_max = 1024;             // Begin past this answers OVERLOADED
   uint32_t branches_per_txn_max = 16;            // Enlist past this answers OVERLOADED
   uint64_t txn_timeout_ticks = 400;              // ACTIVE longer than this (from Begin) -> abort
+  uint64_t txn_timeout_ticks_max = 360'000;      // ... as a client may ask for it (BeginRequest)
   uint64_t prepare_timeout_ticks = 60;           // PREPARING longer than this -> abort
   uint64_t prepare_resend_ticks = 12;            // PREPARE resent to branches that did not vote
   uint64_t commit_resend_ticks_min = 6;          // phase 2 (and one-phase) resend backoff, first
@@ -141,6 +142,7 @@ class CoordinatorCore {
     TxnId id;
     TxnState state = TxnState::kActive;
     uint64_t began_tick = 0;
+    uint64_t timeout_ticks = 0;          // ACTIVE this long from began_tick -> abort
     uint64_t state_tick = 0;             // when the current state began
     uint64_t resend_tick = 0;            // next resend of PREPARE or COMMIT
     uint64_t resend_interval = 0;        // current backoff (phase 2)
@@ -151,6 +153,7 @@ class CoordinatorCore {
   struct Lease {
     uint64_t end_sequence = 0;  // exclusive; the key is the first sequence
     uint64_t expires_tick = 0;
+    uint64_t timeout_ticks = 0;  // each txid's, once begun
     uint32_t unused = 0;
     std::vector<bool> used{};  // by sequence - first
   };

@@ -239,6 +239,48 @@ TEST_F(CoordinatorCoreTest, TimeoutsAbort) {
   EXPECT_EQ(core_.stats().aborted, 2u);
 }
 
+TEST(CoordinatorCoreTimeoutTest, EachTransactionTimesOutAfterItsOwnTimeoutUpToTheMaximum) {
+  CoordinatorOptions options = Options();
+  options.inflight_txns_max = 8;
+  options.txn_timeout_ticks = 50;
+  options.txn_timeout_ticks_max = 100;
+  CoordinatorCore core(options, "c1", 5, {});
+  auto begin = [&](uint32_t lease, uint64_t timeout_ticks) {
+    auto replies = Sent<protocol::BeginReply>(
+        core.Step("k1", protocol::BeginRequest{1, lease, timeout_ticks}));
+    EXPECT_EQ(replies.at(0).second.status, protocol::BeginStatus::kOk);
+    return replies.at(0).second.txn;
+  };
+  const TxnId short_one = begin(1, 5);
+  const TxnId by_default = begin(1, 0);
+  const TxnId long_one = begin(1, 80);
+  const TxnId past_maximum = begin(1, 1'000'000);
+  const TxnId leased = begin(4, 7);
+  // Which of them are still open after `ticks` ticks from the begins.
+  uint64_t now = 0;
+  auto open_after = [&](uint64_t ticks) {
+    for (; now < ticks; ++now) core.Tick();
+    core.CheckInvariants();
+    std::vector<TxnId> open;
+    for (const TxnView& view : core.OpenTxns()) open.push_back(view.txn);
+    return open;
+  };
+  using V = std::vector<TxnId>;
+  EXPECT_EQ(open_after(4), (V{short_one, by_default, long_one, past_maximum}));
+  // The lease's timeout counts from the leased txid's first use, not from the lease.
+  core.Step("p1", protocol::EnlistRequest{0, leased, "p1", 1});
+  EXPECT_EQ(open_after(5), (V{by_default, long_one, past_maximum, leased}));
+  EXPECT_EQ(open_after(10), (V{by_default, long_one, past_maximum, leased}));
+  EXPECT_EQ(open_after(11), (V{by_default, long_one, past_maximum}));
+  EXPECT_EQ(open_after(49), (V{by_default, long_one, past_maximum}));
+  EXPECT_EQ(open_after(50), (V{long_one, past_maximum}));
+  EXPECT_EQ(open_after(79), (V{long_one, past_maximum}));
+  EXPECT_EQ(open_after(80), (V{past_maximum}));
+  EXPECT_EQ(open_after(99), (V{past_maximum}));
+  EXPECT_EQ(open_after(100), V{});
+  EXPECT_EQ(core.stats().aborted, 5u);
+}
+
 TEST_F(CoordinatorCoreTest, ChosenDecisionIsNeverAbandoned) {
   const TxnId t = Begin();
   Enlist(t, "p1");

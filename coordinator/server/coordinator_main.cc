@@ -32,6 +32,7 @@ struct Flags {
   int tick_ms = 10;
   uint32_t inflight_txns_max = 4096;
   int txn_timeout_ms = 10000;
+  int txn_timeout_max_ms = 3600 * 1000;
   int prepare_timeout_ms = 3000;
   int commit_wait_ms = 3000;
   int txid_lease_ms = 4000;
@@ -68,6 +69,11 @@ int Run(const Flags& flags) {
   Status config = listen.ok() ? CheckPeers(flags, *listen) : listen.status();
   if (config.ok()) config = ValidateFailPointEnvironment();
   if (config.ok() && flags.tick_ms <= 0) config = Status::InvalidArgument("--tick-ms must be > 0");
+  if (config.ok() && flags.txn_timeout_max_ms < flags.txn_timeout_ms) {
+    config = Status::InvalidArgument(
+        fmt::format("--txn-timeout-max-ms ({}) must be at least --txn-timeout-ms ({})",
+                    flags.txn_timeout_max_ms, flags.txn_timeout_ms));
+  }
   if (!config.ok()) {
     PACT_LOG_ERROR("bad configuration: {}", config.message());
     return 2;
@@ -92,6 +98,7 @@ int Run(const Flags& flags) {
   options.tick_ms = flags.tick_ms;
   options.core.inflight_txns_max = flags.inflight_txns_max;
   options.core.txn_timeout_ticks = TicksFor(flags.txn_timeout_ms, flags.tick_ms);
+  options.core.txn_timeout_ticks_max = TicksFor(flags.txn_timeout_max_ms, flags.tick_ms);
   options.core.prepare_timeout_ticks = TicksFor(flags.prepare_timeout_ms, flags.tick_ms);
   options.core.lease_ticks = TicksFor(flags.txid_lease_ms, flags.tick_ms);
   options.sender.sender_threads = flags.sender_threads;
@@ -107,6 +114,7 @@ int Run(const Flags& flags) {
   CoordinatorServiceOptions service_options;
   service_options.commit_wait_ms = flags.commit_wait_ms;
   service_options.tick_ms = flags.tick_ms;
+  service_options.txn_timeout_max_ms = flags.txn_timeout_max_ms;
   auto service = std::make_shared<CoordinatorService>(driver->get(), service_options);
   auto server = rpc::RpcServer::Start(
       *listen, {{"Coordinator", std::make_shared<rpc::CoordinatorProcessor>(service)}});
@@ -148,7 +156,13 @@ int main(int argc, char** argv) {
                  "open transactions before begin answers Overloaded")
       ->capture_default_str();
   app.add_option("--txn-timeout-ms", flags.txn_timeout_ms,
-                 "abort a transaction not committed this long after begin")
+                 "abort a transaction not committed this long after begin, unless its client "
+                 "asked for another timeout")
+      ->check(CLI::Range(1, 24 * 3600 * 1000))
+      ->capture_default_str();
+  app.add_option("--txn-timeout-max-ms", flags.txn_timeout_max_ms,
+                 "the longest timeout a client may ask for (begin_transaction timeout_ms)")
+      ->check(CLI::Range(1, 24 * 3600 * 1000))
       ->capture_default_str();
   app.add_option("--prepare-timeout-ms", flags.prepare_timeout_ms,
                  "abort a transaction whose branches did not all vote in this time")

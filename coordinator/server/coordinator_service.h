@@ -21,6 +21,8 @@ struct CoordinatorServiceOptions {
   // of a transport timeout.
   int commit_wait_ms = 3000;
   int tick_ms = 10;  // the driver's: turns a lease's ticks into the milliseconds a client sees
+  // begin_transaction refuses a timeout_ms above this (the core's txn_timeout_ticks_max).
+  int txn_timeout_max_ms = 3600 * 1000;
 };
 
 class CoordinatorService final : public rpc::CoordinatorIf {

@@ -191,9 +191,11 @@ Result<rpc::Outcome> AbortBranch(const std::string& agent, const rpc::BranchRef&
   return reply.outcome;
 }
 
-Result<rpc::BeginReply> BeginTxn(const std::string& coordinator, int32_t lease_txids) {
+Result<rpc::BeginReply> BeginTxn(const std::string& coordinator, int32_t lease_txids,
+                                 int32_t timeout_ms) {
   rpc::BeginRequest request;
   request.__set_lease_txids(lease_txids);
+  request.__set_timeout_ms(timeout_ms);
   rpc::BeginReply reply;
   PACT_RETURN_IF_ERROR(CallOnce<rpc::CoordinatorClient>(
       coordinator, "Coordinator",

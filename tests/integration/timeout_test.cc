@@ -3,6 +3,7 @@
 //  - A transaction nobody commits is aborted by the coordinator, and its branches are rolled
 //    back in the stores (no open PostgreSQL transaction keeps its locks), also when the abort
 //    arrives while one of the branch's statements is still running.
+//  - A client's own transaction timeout, shorter or longer, replaces the coordinator's.
 //  - A participant that does not vote in time (killed, or stalled by SIGSTOP and resumed
 //    later) makes the transaction abort; nothing stays prepared anywhere afterwards.
 #include <gtest/gtest.h>
@@ -126,6 +127,51 @@ TEST_F(TimeoutTest, UncommittedTransactionIsAbortedAndItsBranchesRolledBack) {
   EXPECT_EQ(AgentKv(cluster_->address(kKv), idle, rpc::KvOp::GET, kKey).status().code(),
             StatusCode::kFailedPrecondition);
   EXPECT_EQ(client_->Commit(idle).kind, OutcomeKind::kAborted);
+}
+
+// A client may give its transactions a timeout of their own (ClientOptions::
+// transaction_timeout_ms, begin_transaction's timeout_ms), shorter or longer than the
+// coordinator's --txn-timeout-ms. Checked by order, not by the clock: a short one ends while
+// one begun before it with the default is still open, and a long one outlives a default one.
+TEST_F(TimeoutTest, AClientsOwnTransactionTimeoutReplacesTheCoordinatorsDefault) {
+  const std::string coordinator = cluster_->coordinator_address();
+  auto client_with = [&](int timeout_ms) {
+    ClientOptions options;
+    options.coordinators = {coordinator};
+    options.transaction_timeout_ms = timeout_ms;
+    return Client::Create(options);
+  };
+  // Bad timeouts are refused before anything begins.
+  EXPECT_EQ(client_with(-1).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(BeginTxn(coordinator, 0, -1).status().code(), StatusCode::kInvalidArgument);
+  const auto past_maximum = BeginTxn(coordinator, 0, 3600 * 1000 + 1);
+  EXPECT_EQ(past_maximum.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(past_maximum.status().message().find("timeout_ms 3600001 is not within 0..3600000"),
+            std::string::npos)
+      << past_maximum.status().ToString();
+
+  auto short_client = client_with(300);
+  auto long_client = client_with(6 * kTxnTimeoutMs);
+  ASSERT_TRUE(short_client.ok() && long_client.ok());
+  auto by_default = client_->Begin();
+  auto long_one = (*long_client)->Begin();
+  ASSERT_TRUE(by_default.ok() && long_one.ok());
+  ASSERT_TRUE(AgentSql(cluster_->address(kPg), long_one->id(),
+                       "UPDATE accounts SET balance = balance - 10 WHERE id = 1")
+                  .ok());
+  auto short_one = (*short_client)->Begin();
+  ASSERT_TRUE(short_one.ok());
+
+  EXPECT_EQ(DecidedOutcome(short_one->id(), 10 * kTxnTimeoutMs), rpc::Outcome::ABORTED);
+  auto asked = OutcomeOf(coordinator, sdk::ToRpc(by_default->id()));
+  ASSERT_TRUE(asked.ok()) << asked.status().ToString();
+  EXPECT_EQ(*asked, rpc::Outcome::UNKNOWN) << "begun first, with the default timeout, it is open";
+  EXPECT_EQ(DecidedOutcome(by_default->id(), 10 * kTxnTimeoutMs), rpc::Outcome::ABORTED);
+  asked = OutcomeOf(coordinator, sdk::ToRpc(long_one->id()));
+  ASSERT_TRUE(asked.ok()) << asked.status().ToString();
+  EXPECT_EQ(*asked, rpc::Outcome::UNKNOWN) << "past the default timeout, the long one is open";
+  EXPECT_EQ(long_one->Commit().kind, OutcomeKind::kCommitted);
+  EXPECT_EQ(PgBalance(), kStart - 10);
 }
 
 // A branch can end while the application's statement in it still runs: the transaction times

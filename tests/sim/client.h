@@ -22,6 +22,7 @@ namespace pact::sim {
 struct ClientOptions {
   uint32_t txns = 6;  // transactions to run
   uint32_t lease = 1;  // > 1: txids come from leases of this many, most without a round trip
+  uint64_t timeout_ticks = 0;  // each transaction's (BeginRequest); 0: the coordinator's
   uint32_t branches_per_txn_max = 3;
   uint32_t read_permille = 200;      // a branch only reads
   uint32_t fail_permille = 60;       // a branch's store will refuse to prepare

@@ -143,6 +143,8 @@ class Simulation {
       ClientOptions o;
       o.txns = static_cast<uint32_t>(random_.Range(5, 25));
       o.lease = random_.OneIn(2) ? 1 : static_cast<uint32_t>(random_.Range(2, 6));
+      // Timeouts of their own, shorter and longer than the coordinator's, in a third of them.
+      o.timeout_ticks = random_.OneIn(3) ? random_.Range(5, 600) : 0;
       clients_.push_back(
           std::make_unique<SimClient>(fmt::format("k{}", i), "c1", names, o, &random_, services));
     }

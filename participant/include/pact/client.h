@@ -35,7 +35,10 @@ struct ClientOptions {
   std::vector<std::string> coordinators;  // "host:port" of every coordinator replica
   int call_timeout_ms = 5000;             // one RPC
   int commit_deadline_ms = 30000;         // Commit() gives UNKNOWN after this long
-  int transaction_timeout_ms = 0;         // 0: the coordinator's default
+  // A transaction not committed this long after it began is aborted. 0: the coordinator's
+  // default (--txn-timeout-ms); Begin() fails with InvalidArgument above its maximum
+  // (--txn-timeout-max-ms). With txid_lease, it applies to each leased txid from its first use.
+  int transaction_timeout_ms = 0;
   std::string client_name = "pact-client";
   int txid_lease = 0;  // > 1: txids leased this many at a time (at most 1024); else one by one
 };
