@@ -83,9 +83,8 @@ void CoordinatorService::begin_transaction(rpc::BeginReply& reply,
   // Rounded up to whole ticks, of which the core counts from the one the transaction began in.
   const uint64_t timeout_ticks =
       (static_cast<uint64_t>(request.timeout_ms) + options_.tick_ms - 1) / options_.tick_ms;
-  protocol::BeginRequest begin{next_request_id_++,
-                               static_cast<uint32_t>(std::max(1, request.lease_txids)),
-                               timeout_ticks};
+  protocol::BeginRequest begin{
+      next_request_id_++, static_cast<uint32_t>(std::max(1, request.lease_txids)), timeout_ticks};
   std::optional<protocol::Message> answer =
       CallDriver(begin, options_.request_wait_ms, /*unknown_ok=*/false);
   const auto& began = As<protocol::BeginReply>(*answer);

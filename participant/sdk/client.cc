@@ -149,8 +149,8 @@ Result<std::unique_ptr<Client>> Client::Create(const ClientOptions& options) {
         fmt::format("txid_lease {} is not within 0..1024", options.txid_lease));
   }
   if (options.transaction_timeout_ms < 0) {
-    return Status::InvalidArgument(fmt::format("transaction_timeout_ms {} is negative",
-                                               options.transaction_timeout_ms));
+    return Status::InvalidArgument(
+        fmt::format("transaction_timeout_ms {} is negative", options.transaction_timeout_ms));
   }
   rpc::ClientOptions rpc_options;
   rpc_options.call_timeout_ms = options.call_timeout_ms;

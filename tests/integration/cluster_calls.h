@@ -86,7 +86,8 @@ Result<std::vector<rpc::ParticipantAnswer>> Exchange(
 
 // ---- Coordinator service (as a client or a participant) -------------------------------------
 
-// Coordinator.begin_transaction with `lease_txids` (0: one transaction begun now).
+// Coordinator.begin_transaction with `lease_txids` (0: one transaction begun now) and
+// `timeout_ms` (0: the coordinator's default).
 Result<rpc::BeginReply> BeginTxn(const std::string& coordinator, int32_t lease_txids = 0,
                                  int32_t timeout_ms = 0);
 Result<rpc::Outcome> CommitTxn(const std::string& coordinator, const rpc::TxnId& txid);

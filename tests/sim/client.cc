@@ -35,7 +35,7 @@ void SimClient::Tick() {
       deadline_ = now_ + options_.begin_wait_ticks;
       s_.transport->Send(name_, coordinator_,
                          protocol::Message{protocol::BeginRequest{++request_id_, options_.lease,
-                                                                options_.timeout_ticks}});
+                                                                  options_.timeout_ticks}});
       return;
     case State::kBeginning:
       if (now_ >= deadline_) {
