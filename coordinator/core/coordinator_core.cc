@@ -141,15 +141,15 @@ CoordinatorCore::Txn* CoordinatorCore::BeginLeased(const TxnId& id) {
     return nullptr;
   }
   auto lease = std::prev(leases_.upper_bound(id.sequence));
-  lease->second.used[id.sequence - lease->first] = true;
-  --lease->second.unused;
-  --leased_unused_;
-  if (lease->second.unused == 0) leases_.erase(lease);
-  ++stats_.begun;
   Txn txn{.id = id,
           .began_tick = now_ticks_,
           .timeout_ticks = lease->second.timeout_ticks,
           .state_tick = now_ticks_};
+  lease->second.used[id.sequence - lease->first] = true;
+  --lease->second.unused;
+  --leased_unused_;
+  if (lease->second.unused == 0) leases_.erase(lease);  // `lease` dangles from here on
+  ++stats_.begun;
   return &txns_.emplace(id, std::move(txn)).first->second;
 }
 

@@ -256,6 +256,12 @@ TEST(CoordinatorCoreTimeoutTest, EachTransactionTimesOutAfterItsOwnTimeoutUpToTh
   const TxnId long_one = begin(1, 80);
   const TxnId past_maximum = begin(1, 1'000'000);
   const TxnId leased = begin(4, 7);
+  // A lease whose every txid is used is gone; its last txid keeps the lease's timeout.
+  const TxnId pair_first = begin(2, 3);
+  const TxnId pair_second{pair_first.epoch, pair_first.sequence + 1};
+  core.Step("p1", protocol::EnlistRequest{0, pair_first, "p1", 1});
+  core.Step("p1", protocol::EnlistRequest{0, pair_second, "p1", 1});
+  EXPECT_EQ(core.OpenTxns().size(), 6u);
   // Which of them are still open after `ticks` ticks from the begins.
   uint64_t now = 0;
   auto open_after = [&](uint64_t ticks) {
@@ -266,7 +272,8 @@ TEST(CoordinatorCoreTimeoutTest, EachTransactionTimesOutAfterItsOwnTimeoutUpToTh
     return open;
   };
   using V = std::vector<TxnId>;
-  EXPECT_EQ(open_after(4), (V{short_one, by_default, long_one, past_maximum}));
+  EXPECT_EQ(open_after(4), (V{short_one, by_default, long_one, past_maximum}))
+      << "the pair's timeout, 3 ticks, has passed";
   // The lease's timeout counts from the leased txid's first use, not from the lease.
   core.Step("p1", protocol::EnlistRequest{0, leased, "p1", 1});
   EXPECT_EQ(open_after(5), (V{by_default, long_one, past_maximum, leased}));
@@ -278,7 +285,7 @@ TEST(CoordinatorCoreTimeoutTest, EachTransactionTimesOutAfterItsOwnTimeoutUpToTh
   EXPECT_EQ(open_after(80), (V{past_maximum}));
   EXPECT_EQ(open_after(99), (V{past_maximum}));
   EXPECT_EQ(open_after(100), V{});
-  EXPECT_EQ(core.stats().aborted, 5u);
+  EXPECT_EQ(core.stats().aborted, 7u);
 }
 
 TEST_F(CoordinatorCoreTest, ChosenDecisionIsNeverAbandoned) {
