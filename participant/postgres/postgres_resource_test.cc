@@ -914,6 +914,20 @@ std::vector<std::string> HeldStatements(PostgresResource& resource, const Branch
   return Sorted(FirstColumn(*held));
 }
 
+// Begins `branch` and reads row 'a' (v = 1) with `select` twice: the session then holds
+// `select` prepared once, beside the listing query. (After the statement's server-side copy
+// was lost, this shows it prepared again.)
+void ExpectReadTwicePreparedOnce(PostgresResource& resource, const BranchId& branch,
+                                 const std::string& select) {
+  ASSERT_TRUE(resource.BeginBranch(branch).ok());
+  Result<SqlResult> read = resource.Exec(branch, select, {"a"});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(FirstColumn(*read), std::vector<std::string>{"1"});
+  read = resource.Exec(branch, select, {"a"});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(HeldStatements(resource, branch), Sorted({kListStatements, select}));
+}
+
 // Every column of every row, the count and the tag: what a client can tell of a result.
 std::string Transcript(const Result<SqlResult>& result) {
   if (!result.ok()) return "error: " + result.status().ToString();
@@ -1015,13 +1029,7 @@ TEST_F(PostgresResourceTest, NewConnectionStartsWithAnEmptyStatementCache) {
   // The pooled connection is found lost and replaced: its cache goes with it, and the statement
   // is parsed again on the new session (reusing the old name would fail with 26000).
   const BranchId second = Branch(86);
-  ASSERT_TRUE(resource->BeginBranch(second).ok());
-  Result<SqlResult> read = resource->Exec(second, select, {"a"});
-  ASSERT_TRUE(read.ok()) << read.status().ToString();
-  EXPECT_EQ(FirstColumn(*read), std::vector<std::string>{"1"});
-  read = resource->Exec(second, select, {"a"});
-  ASSERT_TRUE(read.ok()) << read.status().ToString();
-  EXPECT_EQ(HeldStatements(*resource, second), Sorted({kListStatements, select}));
+  ASSERT_NO_FATAL_FAILURE(ExpectReadTwicePreparedOnce(*resource, second, select));
   ASSERT_TRUE(resource->Rollback(second).ok());
 }
 
@@ -1080,13 +1088,7 @@ TEST_F(PostgresResourceTest, DeallocatedStatementFailsItsBranchOnceThenIsPrepare
   EXPECT_EQ(PreparedCount(doomed), "0");
 
   const BranchId next = Branch(92);
-  ASSERT_TRUE(resource->BeginBranch(next).ok());
-  Result<SqlResult> read = resource->Exec(next, select, {"a"});
-  ASSERT_TRUE(read.ok()) << read.status().ToString();
-  EXPECT_EQ(FirstColumn(*read), std::vector<std::string>{"1"});
-  read = resource->Exec(next, select, {"a"});
-  ASSERT_TRUE(read.ok()) << read.status().ToString();
-  EXPECT_EQ(HeldStatements(*resource, next), Sorted({kListStatements, select}));
+  ASSERT_NO_FATAL_FAILURE(ExpectReadTwicePreparedOnce(*resource, next, select));
   ASSERT_EQ(*resource->Prepare(next), PrepareResult::kReadOnly);
 }
 
